@@ -1,0 +1,56 @@
+// Package testredis hands tests the real redis-server that the test
+// command (scripts/test.sh) started for them.
+//
+// Tests that need Redis call Addr. Without a server they skip on a
+// developer's machine, but FAIL when CI=true: CI must never go green by
+// skipping the backend it is meant to check.
+package testredis
+
+import (
+	"crypto/rand"
+	"encoding/hex"
+	"net"
+	"os"
+	"testing"
+	"time"
+)
+
+// EnvAddr names the variable that carries the server's host:port.
+const EnvAddr = "RELAY_TEST_REDIS_ADDR"
+
+// Addr returns the address of a reachable redis-server, or ends the test.
+func Addr(t testing.TB) string {
+	t.Helper()
+	addr := os.Getenv(EnvAddr)
+	if addr == "" {
+		missing(t, EnvAddr+" is not set; run the tests with `make test`, which starts redis-server")
+		return ""
+	}
+	conn, err := net.DialTimeout("tcp", addr, 2*time.Second)
+	if err != nil {
+		// The variable says a server is there: an unreachable one is a
+		// broken set-up, never a reason to skip.
+		t.Fatalf("redis-server at %s (%s) is unreachable: %v", addr, EnvAddr, err)
+	}
+	conn.Close()
+	return addr
+}
+
+// Prefix returns a key prefix unique to this test, so tests sharing one
+// server never see each other's keys.
+func Prefix(t testing.TB) string {
+	t.Helper()
+	var b [6]byte
+	if _, err := rand.Read(b[:]); err != nil {
+		t.Fatal(err)
+	}
+	return "relaytest:" + hex.EncodeToString(b[:]) + ":"
+}
+
+func missing(t testing.TB, why string) {
+	t.Helper()
+	if os.Getenv("CI") == "true" {
+		t.Fatalf("CI=true and Redis is required: %s", why)
+	}
+	t.Skipf("skipping: %s", why)
+}

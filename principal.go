@@ -1,0 +1,77 @@
+package relayauth
+
+import (
+	"context"
+	"slices"
+)
+
+// Roles known to Relay Auth.
+const (
+	// RoleAdmin is the platform administrator: every tenant, every scope.
+	RoleAdmin = "admin"
+	// RoleTenantAdmin administers its own tenant only.
+	RoleTenantAdmin = "tenant_admin"
+)
+
+// Scopes known to Relay Auth.
+const (
+	ScopeTokensIssue      = "tokens:issue"
+	ScopeTokensIntrospect = "tokens:introspect"
+	ScopeAPIKeysRead      = "api_keys:read"
+	ScopeAPIKeysWrite     = "api_keys:write"
+	ScopeSessionsRevoke   = "sessions:revoke"
+)
+
+// KnownScopes lists every scope the server understands, in a stable order.
+func KnownScopes() []string {
+	return []string{ScopeTokensIssue, ScopeTokensIntrospect, ScopeAPIKeysRead, ScopeAPIKeysWrite, ScopeSessionsRevoke}
+}
+
+// KnownRoles lists every role the server understands, in a stable order.
+func KnownRoles() []string { return []string{RoleAdmin, RoleTenantAdmin} }
+
+// Authentication methods reported in Principal.Method.
+const (
+	MethodJWT    = "jwt"
+	MethodAPIKey = "api_key"
+)
+
+// Principal is an authenticated caller.
+type Principal struct {
+	Subject   string
+	Tenant    string
+	Roles     []string
+	Scopes    []string
+	SessionID string // empty for API keys
+	Method    string // MethodJWT or MethodAPIKey
+}
+
+// HasRole reports whether p holds role.
+func (p *Principal) HasRole(role string) bool { return slices.Contains(p.Roles, role) }
+
+// IsAdmin reports whether p is a platform administrator.
+func (p *Principal) IsAdmin() bool { return p.HasRole(RoleAdmin) }
+
+// HasScope reports whether p may use scope. Platform admins hold every scope.
+func (p *Principal) HasScope(scope string) bool {
+	return p.IsAdmin() || slices.Contains(p.Scopes, scope)
+}
+
+// CanAdministerTenant reports whether p may manage objects of tenant:
+// platform admins everywhere, tenant admins in their own tenant.
+func (p *Principal) CanAdministerTenant(tenant string) bool {
+	return p.IsAdmin() || (p.HasRole(RoleTenantAdmin) && p.Tenant == tenant)
+}
+
+type principalKey struct{}
+
+// NewContext returns a copy of ctx that carries p.
+func NewContext(ctx context.Context, p *Principal) context.Context {
+	return context.WithValue(ctx, principalKey{}, p)
+}
+
+// FromContext returns the principal stored in ctx by NewContext, if any.
+func FromContext(ctx context.Context) (*Principal, bool) {
+	p, ok := ctx.Value(principalKey{}).(*Principal)
+	return p, ok && p != nil
+}

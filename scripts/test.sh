@@ -1,0 +1,64 @@
+#!/usr/bin/env bash
+# The whole test suite, with everything it needs: installs redis-server from
+# Debian's packages when missing, starts it on a free loopback port, runs
+# every test with -race and a brief fuzz of every parser, and stops Redis.
+# `make test` and .ci/run both call this script.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+FUZZTIME=${FUZZTIME:-10s}
+
+need_redis() {
+  command -v redis-server >/dev/null 2>&1 && return 0
+  echo "test.sh: redis-server is missing; installing Debian's package" >&2
+  local sudo=""
+  [ "$(id -u)" -ne 0 ] && sudo="sudo"
+  $sudo apt-get update -qq >/dev/null || true
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq redis-server >/dev/null
+  # The package starts a system service; the tests use their own instance.
+  $sudo systemctl disable --now redis-server >/dev/null 2>&1 || true
+}
+
+free_port() { go run ./scripts/freeport; }
+
+redis_dir=""
+redis_pid=""
+cleanup() {
+  if [ -n "$redis_pid" ]; then kill "$redis_pid" 2>/dev/null || true; wait "$redis_pid" 2>/dev/null || true; fi
+  [ -n "$redis_dir" ] && rm -rf "$redis_dir"
+}
+trap cleanup EXIT
+
+if need_redis; then
+  redis_dir=$(mktemp -d)
+  port=$(free_port)
+  redis-server --bind 127.0.0.1 --port "$port" --dir "$redis_dir" --save '' --appendonly no \
+    --daemonize no --logfile "$redis_dir/redis.log" &
+  redis_pid=$!
+  for _ in $(seq 1 100); do
+    redis-cli -h 127.0.0.1 -p "$port" ping >/dev/null 2>&1 && break
+    sleep 0.1
+  done
+  if redis-cli -h 127.0.0.1 -p "$port" ping >/dev/null 2>&1; then
+    export RELAY_TEST_REDIS_ADDR="127.0.0.1:$port"
+    echo "test.sh: redis-server $(redis-server --version | awk '{print $3}') on $RELAY_TEST_REDIS_ADDR"
+  else
+    echo "test.sh: redis-server did not start:" >&2; cat "$redis_dir/redis.log" >&2 || true
+  fi
+else
+  echo "test.sh: redis-server could not be installed; Redis tests will skip (and fail under CI=true)" >&2
+fi
+
+go vet ./...
+go test -race -count=1 ./...
+
+# A brief run of every fuzz target (FUZZTIME each). The seed corpora already
+# ran above as ordinary tests.
+for pkg in $(go list ./...); do
+  dir=$(go list -f '{{.Dir}}' "$pkg")
+  for target in $(grep -hoE '^func (Fuzz[A-Za-z0-9_]+)' "$dir"/*_test.go 2>/dev/null | awk '{print $2}'); do
+    echo "test.sh: fuzz $pkg $target for $FUZZTIME"
+    go test -run='^$' -fuzz="^${target}\$" -fuzztime="$FUZZTIME" "$pkg"
+  done
+done
+echo "test.sh: all tests passed"
