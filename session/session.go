@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/relayauth/relayauth"
+	"github.com/relayauth/relayauth/session/internal/codec"
 )
 
 // Session is one login: the family of tokens issued from it.
@@ -62,7 +63,29 @@ var (
 	// ErrUnavailable: the backend cannot be reached or its local state is
 	// too old to vouch for. Callers fail closed.
 	ErrUnavailable = fmt.Errorf("session store %w", relayauth.ErrUnavailable)
+	// ErrInvalid: Create was given a session it cannot record (see
+	// Session.Validate), or a revocation a time it cannot represent.
+	ErrInvalid = fmt.Errorf("session %w", relayauth.ErrInvalid)
 )
+
+// Validate reports why a store cannot record s: an empty ID, or a
+// CreatedAt, LastSeenAt or ExpiresAt outside the years 1678 to 2262 (the
+// zero time.Time among them), which stores keep as int64 Unix nanoseconds.
+// The error wraps ErrInvalid.
+func (s *Session) Validate() error {
+	if s.ID == "" {
+		return fmt.Errorf("%w: empty id", ErrInvalid)
+	}
+	for _, f := range []struct {
+		name string
+		t    time.Time
+	}{{"CreatedAt", s.CreatedAt}, {"LastSeenAt", s.LastSeenAt}, {"ExpiresAt", s.ExpiresAt}} {
+		if _, ok := codec.Nanos(f.t); !ok {
+			return fmt.Errorf("%w: %s %v is out of range", ErrInvalid, f.name, f.t)
+		}
+	}
+	return nil
+}
 
 // Store records sessions. Every method is safe for concurrent use. Times
 // are passed in by the caller so tests control the clock; a session whose

@@ -1,0 +1,195 @@
+package table
+
+import (
+	"fmt"
+	"runtime"
+	"sync"
+	"testing"
+)
+
+func rec(tenant, subject string, created, expires int64) Record[struct{}] {
+	return Record[struct{}]{Tenant: tenant, Subject: subject, Created: created, Expires: expires}
+}
+
+func TestStatus(t *testing.T) {
+	tb := New[struct{}]()
+	tb.Insert("live", rec("A", "alice", 10, 100))
+	tb.Insert("tomb", Record[struct{}]{Tenant: "A", Subject: "alice", Created: 10, Expires: 100, Revoked: true})
+	tb.Insert("old", rec("A", "bob", 5, 100))
+	tb.Raise(Subject("A", "bob"), 6)
+	for _, tc := range []struct {
+		id   string
+		now  int64
+		want Status
+	}{
+		{"live", 99, Live},
+		{"tomb", 50, Revoked},
+		{"old", 50, Covered},
+		{"nope", 50, Missing},
+		{"live", 100, Expired},
+		{"live", 100, Missing}, // evicted by the previous lookup
+	} {
+		if got := tb.Status(tc.id, tc.now); got != tc.want {
+			t.Errorf("Status(%s, %d) = %v, want %v", tc.id, tc.now, got, tc.want)
+		}
+	}
+}
+
+func TestEpochScopes(t *testing.T) {
+	tb := New[struct{}]()
+	tb.Insert("a-alice", rec("A", "alice", 10, 100))
+	tb.Insert("b-alice", rec("B", "alice", 10, 100))
+	tb.Insert("a-bob", rec("A", "bob", 10, 100))
+	if n := tb.Revoke(Subject("A", "alice"), 11); n != 1 {
+		t.Errorf("Revoke(A/alice) = %d, want 1", n)
+	}
+	if tb.Status("b-alice", 50) != Live || tb.Status("a-bob", 50) != Live {
+		t.Error("subject revocation reached another tenant's or subject's session")
+	}
+	// An owner created after a tenant raise inherits the tenant's epoch.
+	tb.Raise(Tenant("A"), 20)
+	tb.Insert("a-carol", rec("A", "carol", 15, 100))
+	tb.Insert("a-dave", rec("A", "dave", 20, 100))
+	if tb.Status("a-carol", 50) != Covered || tb.Status("a-dave", 50) != Live || tb.Status("a-bob", 50) != Covered {
+		t.Error("tenant epoch does not cover the tenant's sessions exactly")
+	}
+	if f := tb.Floor("A", "alice"); f != 20 {
+		t.Errorf("Floor(A, alice) = %d, want 20", f)
+	}
+	if f := tb.FloorBefore(Tenant("A"), 3, "A", "alice"); f != 11 {
+		t.Errorf("FloorBefore(tenant A from 3) for alice = %d, want her own 11", f)
+	}
+	// Epochs never fall.
+	if old := tb.Raise(Tenant("A"), 5); old != 20 || tb.Floor("A", "x") != 20 {
+		t.Errorf("a lower raise moved the epoch: old %d, floor %d", old, tb.Floor("A", "x"))
+	}
+}
+
+func TestRevokeCountsLiveAtInstant(t *testing.T) {
+	tb := New[struct{}]()
+	tb.Insert("live", rec("A", "alice", 10, 100))
+	tb.Insert("expired", rec("A", "alice", 10, 30))
+	tb.Insert("tomb", Record[struct{}]{Tenant: "A", Subject: "alice", Created: 10, Expires: 100, Revoked: true})
+	tb.Insert("after", rec("A", "alice", 40, 100))
+	tb.Insert("exact", rec("A", "alice", 39, 100))
+	if n := tb.Revoke(All(), 39); n != 1 {
+		t.Errorf("Revoke(all, 39) = %d, want 1", n)
+	}
+	if tb.Len() != 2 {
+		t.Errorf("Len after revoke = %d, want 2 (exact and after)", tb.Len())
+	}
+	// Covered already by the global epoch: a tenant revocation counts
+	// nothing new.
+	tb.Insert("late", rec("A", "bob", 20, 100))
+	if n := tb.Revoke(Tenant("A"), 39); n != 0 {
+		t.Errorf("Revoke(tenant) of sessions the global epoch covered = %d, want 0", n)
+	}
+}
+
+func TestPutGuardAndTombstone(t *testing.T) {
+	tb := New[struct{}]()
+	if tb.Put("x", rec("A", "a", 1, 100), func() bool { return false }) {
+		t.Error("Put wrote although its guard said no")
+	}
+	tb.Put("x", rec("A", "a", 1, 100), nil)
+	tb.Modify("x", 0, func(e *Entry[struct{}], st Status) bool { e.Revoked = true; return false })
+	if tb.Put("x", rec("A", "a", 1, 200), nil) || tb.Status("x", 50) != Revoked {
+		t.Error("Put brought a tombstone back to life")
+	}
+}
+
+func TestInsertCollision(t *testing.T) {
+	tb := New[struct{}]()
+	if !tb.Insert("x", rec("A", "a", 1, 100)) || tb.Insert("x", rec("B", "b", 99, 200)) {
+		t.Error("Insert over an unexpired entry succeeded")
+	}
+	if !tb.Insert("x", rec("B", "b", 100, 200)) {
+		t.Error("Insert over an entry expired by the new CreatedAt failed")
+	}
+}
+
+func TestPruneForgetsUnusedOwners(t *testing.T) {
+	tb := New[struct{}]()
+	for i := range 100 {
+		tb.Insert(fmt.Sprint(i), rec(fmt.Sprint("T", i%3), fmt.Sprint("u", i), 1, 10))
+	}
+	tb.Raise(Subject("T0", "keep"), 5) // an epoch that matters: kept
+	tb.Raise(Tenant("T1"), 5)
+	tb.Raise(Subject("T1", "subsumed"), 4) // below its tenant's epoch: dropped
+	if n := tb.Sweep(10); n != 100 {
+		t.Fatalf("Sweep removed %d, want 100", n)
+	}
+	if owners, tenants := tb.Scopes(); owners != 1 || tenants != 2 {
+		t.Errorf("after Sweep %d owners and %d tenants remain, want 1 (T0/keep) and 2 (T0, T1)", owners, tenants)
+	}
+	if tb.Floor("T0", "keep") != 5 || tb.Floor("T1", "x") != 5 {
+		t.Error("pruning lost an epoch")
+	}
+}
+
+// TestConcurrentRevokeAndInsert: a session inserted while its subject is
+// revoked is either removed or covered; never live.
+func TestConcurrentRevokeAndInsert(t *testing.T) {
+	for range 50 {
+		tb := New[struct{}]()
+		var wg sync.WaitGroup
+		for i := range 20 {
+			wg.Go(func() { tb.Insert(fmt.Sprint(i), rec("A", "alice", 1, 100)) })
+		}
+		wg.Go(func() { tb.Revoke(Subject("A", "alice"), 2) })
+		wg.Go(func() { tb.Sweep(0) })
+		wg.Wait()
+		for i := range 20 {
+			if st := tb.Status(fmt.Sprint(i), 50); st == Live {
+				t.Fatalf("session %d is live after its subject was revoked", i)
+			}
+		}
+	}
+}
+
+func TestStatusAllocatesNothing(t *testing.T) {
+	tb := New[struct{}]()
+	tb.Insert("x", rec("A", "alice", 10, 100))
+	if n := testing.AllocsPerRun(100, func() { tb.Status("x", 50); tb.Status("y", 50) }); n != 0 {
+		t.Errorf("Status allocates %v times", n)
+	}
+}
+
+// BenchmarkBytesPerEntry reports the heap per entry of the Redis store's
+// mirror (no payload) for 100k sessions, each of its own subject (the
+// worst case) and five per subject.
+func BenchmarkBytesPerEntry(b *testing.B) {
+	for _, per := range []int{1, 5} {
+		b.Run(fmt.Sprintf("sessionsPerSubject=%d", per), func(b *testing.B) {
+			const n = 100_000
+			ids := make([]string, n)
+			subjects := make([]string, n)
+			tenants := make([]string, n)
+			for i := range ids {
+				ids[i] = fmt.Sprintf("%022x", uint64(i)*0x9e3779b97f4a7c15) // 22 chars, like a base64 128-bit id
+				subjects[i] = fmt.Sprintf("user-%08d@example.com", i/per)
+				tenants[i] = fmt.Sprint("tenant-", (i/per)%100)
+			}
+			var perEntry float64
+			for b.Loop() {
+				var before, after runtime.MemStats
+				runtime.GC()
+				runtime.ReadMemStats(&before)
+				tb := New[struct{}]()
+				for i, id := range ids {
+					tb.Insert(id, rec(tenants[i], subjects[i], 1, 100))
+				}
+				runtime.GC()
+				runtime.ReadMemStats(&after)
+				// The inputs were in the first reading: keep them in the
+				// second, so only the table is counted.
+				runtime.KeepAlive(tb)
+				runtime.KeepAlive(ids)
+				runtime.KeepAlive(subjects)
+				runtime.KeepAlive(tenants)
+				perEntry = float64(after.HeapAlloc-before.HeapAlloc) / n
+			}
+			b.ReportMetric(perEntry, "bytes/session")
+		})
+	}
+}

@@ -1,0 +1,290 @@
+package session
+
+import (
+	"context"
+	"crypto/subtle"
+	"fmt"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+	"unique"
+
+	"github.com/relayauth/relayauth/session/internal/codec"
+	"github.com/relayauth/relayauth/session/internal/table"
+)
+
+// MemoryStore keeps sessions in process memory: for development, tests and
+// a single instance that may forget every session when it restarts. The
+// production safety check refuses it (security.md 18).
+//
+// Per session it keeps one table entry: the times as int64 nanoseconds, a
+// pointer to the (tenant, subject) pair its sessions share, and the
+// session's own strings. Roles, scopes and user agents repeat across
+// sessions, so they are interned together (package unique) rather than
+// copied.
+type MemoryStore struct {
+	t       *table.Table[details]
+	clock   func() time.Time
+	janitor time.Duration
+
+	stop      chan struct{}
+	done      chan struct{}
+	closeOnce sync.Once
+}
+
+var _ Store = (*MemoryStore)(nil)
+
+// details is the part of a Session that Check does not need.
+type details struct {
+	lastSeen  int64
+	profile   unique.Handle[profile]
+	ip        string
+	refreshID string
+}
+
+// profile is what many sessions share: roles and scopes (each as one codec
+// list) and the user agent. It is interned, so each distinct profile is
+// held once.
+type profile struct{ roles, scopes, userAgent string }
+
+// MemoryOption configures a MemoryStore.
+type MemoryOption func(*MemoryStore)
+
+// WithClock sets the clock of the janitor and of Revoke, the one method
+// that is not given the time. Without it Revoke treats a session that is
+// still held as live whatever its ExpiresAt, and the janitor reads
+// time.Now. Tests that pass their own times to the Store methods should
+// pass the same clock here.
+func WithClock(now func() time.Time) MemoryOption {
+	return func(m *MemoryStore) { m.clock = now }
+}
+
+// WithJanitor starts a goroutine that, every interval, removes the
+// sessions that have expired or that a mass revocation covers, so memory
+// stays proportional to the live sessions even when expired ones are never
+// looked up again. Close stops it. Without it expired sessions are removed
+// only when they are next used.
+func WithJanitor(interval time.Duration) MemoryOption {
+	return func(m *MemoryStore) { m.janitor = interval }
+}
+
+// NewMemoryStore returns an empty store.
+func NewMemoryStore(opts ...MemoryOption) *MemoryStore {
+	m := &MemoryStore{t: table.New[details]()}
+	for _, o := range opts {
+		o(m)
+	}
+	if m.janitor > 0 {
+		m.stop, m.done = make(chan struct{}), make(chan struct{})
+		go m.sweepEvery(m.janitor)
+	}
+	return m
+}
+
+func (m *MemoryStore) now() time.Time {
+	if m.clock != nil {
+		return m.clock()
+	}
+	return time.Now()
+}
+
+func (m *MemoryStore) sweepEvery(interval time.Duration) {
+	defer close(m.done)
+	tick := time.NewTicker(interval)
+	defer tick.Stop()
+	for {
+		select {
+		case <-m.stop:
+			return
+		case <-tick.C:
+			m.Sweep(m.now())
+		}
+	}
+}
+
+// Sweep removes the sessions that are expired at now or covered by a mass
+// revocation and returns how many it removed. The janitor calls it; tests
+// may call it directly.
+func (m *MemoryStore) Sweep(now time.Time) int { return m.t.Sweep(now.UnixNano()) }
+
+// Len returns the number of sessions held, including expired and revoked
+// ones that have not been removed yet.
+func (m *MemoryStore) Len() int { return m.t.Len() }
+
+// Create records a new session.
+func (m *MemoryStore) Create(_ context.Context, s Session) error {
+	if err := s.Validate(); err != nil {
+		return err
+	}
+	created, _ := codec.Nanos(s.CreatedAt)
+	expires, _ := codec.Nanos(s.ExpiresAt)
+	lastSeen, _ := codec.Nanos(s.LastSeenAt)
+	// Clone what is kept so that a session never pins the larger buffer
+	// (a request body, a token) that its strings were sliced from.
+	d := details{
+		lastSeen:  lastSeen,
+		profile:   unique.Make(profile{codec.EncodeList(s.Roles), codec.EncodeList(s.Scopes), s.UserAgent}),
+		ip:        strings.Clone(s.IP),
+		refreshID: strings.Clone(s.RefreshID),
+	}
+	rec := table.Record[details]{Tenant: s.Tenant, Subject: s.Subject, Created: created, Expires: expires, Val: d}
+	if !m.t.Insert(s.ID, rec) {
+		return ErrExists
+	}
+	return nil
+}
+
+func toSession(id string, r table.Record[details]) Session {
+	p := r.Val.profile.Value()
+	roles, _ := codec.DecodeList(p.roles) // written by Create, so well formed
+	scopes, _ := codec.DecodeList(p.scopes)
+	return Session{
+		ID:         id,
+		Subject:    r.Subject,
+		Tenant:     r.Tenant,
+		Roles:      roles,
+		Scopes:     scopes,
+		CreatedAt:  codec.Time(r.Created),
+		LastSeenAt: codec.Time(r.Val.lastSeen),
+		ExpiresAt:  codec.Time(r.Expires),
+		IP:         r.Val.ip,
+		UserAgent:  p.userAgent,
+		RefreshID:  r.Val.refreshID,
+	}
+}
+
+// Get returns a live session.
+func (m *MemoryStore) Get(_ context.Context, id string, now time.Time) (Session, error) {
+	r, st := m.t.Get(id, now.UnixNano())
+	if st != table.Live {
+		return Session{}, ErrNotFound
+	}
+	return toSession(id, r), nil
+}
+
+// List returns the live sessions that match f, oldest first (ties by id).
+// It visits every session held: fine for the memory store's scale.
+func (m *MemoryStore) List(_ context.Context, f Filter, now time.Time) ([]Session, error) {
+	var out []Session
+	m.t.Select(f.Tenant, f.Subject, now.UnixNano(), func(id string, r table.Record[details]) {
+		out = append(out, toSession(id, r))
+	})
+	sortSessions(out)
+	return out, nil
+}
+
+func sortSessions(list []Session) {
+	slices.SortFunc(list, func(a, b Session) int {
+		if c := a.CreatedAt.Compare(b.CreatedAt); c != 0 {
+			return c
+		}
+		return strings.Compare(a.ID, b.ID)
+	})
+}
+
+// Rotate swaps the refresh id under the session's lock. A presented id
+// that is not the current one revokes the session and leaves a tombstone
+// until it expires, so every later use of any of its refresh ids is also
+// reported as reuse.
+func (m *MemoryStore) Rotate(_ context.Context, id, presented, next string, now, expiresAt time.Time) (Session, error) {
+	n, ok1 := codec.Nanos(now)
+	exp, ok2 := codec.Nanos(expiresAt)
+	if !ok1 || !ok2 {
+		return Session{}, fmt.Errorf("%w: rotate times out of range", ErrInvalid)
+	}
+	var out Session
+	var err error
+	m.t.Modify(id, n, func(e *table.Entry[details], st table.Status) bool {
+		switch st {
+		case table.Live:
+		case table.Revoked:
+			err = ErrRefreshReused
+			return false
+		case table.Missing:
+			err = ErrNotFound
+			return false
+		default: // Expired, Covered
+			err = ErrNotFound
+			return true
+		}
+		// The empty string is no token's id: it never matches.
+		if presented == "" || subtle.ConstantTimeCompare([]byte(e.Val.refreshID), []byte(presented)) != 1 {
+			e.Revoked = true
+			e.Val.ip, e.Val.refreshID = "", "" // a tombstone needs neither
+			err = ErrRefreshReused
+			return false
+		}
+		e.Val.refreshID = strings.Clone(next)
+		e.Val.lastSeen = n
+		e.Expires = exp
+		out = toSession(id, table.Record[details]{
+			Tenant: e.Tenant(), Subject: e.Subject(), Created: e.Created, Expires: e.Expires, Val: e.Val,
+		})
+		return false
+	})
+	return out, err
+}
+
+// Revoke ends one session.
+func (m *MemoryStore) Revoke(_ context.Context, id string) error {
+	now := int64(-1 << 63) // no clock: judge no expiry
+	if m.clock != nil {
+		now = m.clock().UnixNano()
+	}
+	var err error
+	m.t.Modify(id, now, func(_ *table.Entry[details], st table.Status) bool {
+		if st != table.Live {
+			err = ErrNotFound
+			return st != table.Missing && st != table.Revoked
+		}
+		return true
+	})
+	return err
+}
+
+func (m *MemoryStore) revoke(sc table.Scope, at time.Time) (int, error) {
+	n, ok := codec.Nanos(at)
+	if !ok {
+		return 0, fmt.Errorf("%w: revocation time %v is out of range", ErrInvalid, at)
+	}
+	return m.t.Revoke(sc, n), nil
+}
+
+// RevokeSubject ends every session of subject in tenant created before at.
+// It counts the sessions that were live at at.
+func (m *MemoryStore) RevokeSubject(_ context.Context, tenant, subject string, at time.Time) (int, error) {
+	return m.revoke(table.Subject(tenant, subject), at)
+}
+
+// RevokeTenant ends every session of tenant created before at.
+func (m *MemoryStore) RevokeTenant(_ context.Context, tenant string, at time.Time) (int, error) {
+	return m.revoke(table.Tenant(tenant), at)
+}
+
+// RevokeAll ends every session created before at.
+func (m *MemoryStore) RevokeAll(_ context.Context, at time.Time) (int, error) {
+	return m.revoke(table.All(), at)
+}
+
+// Check reports whether session id is live at now. It allocates nothing.
+func (m *MemoryStore) Check(_ context.Context, id string, now time.Time) error {
+	if m.t.Status(id, now.UnixNano()) != table.Live {
+		return ErrNotFound
+	}
+	return nil
+}
+
+// Ping always succeeds: memory is always there.
+func (m *MemoryStore) Ping(context.Context) error { return nil }
+
+// Close stops the janitor, if any. The sessions stay readable.
+func (m *MemoryStore) Close() error {
+	m.closeOnce.Do(func() {
+		if m.stop != nil {
+			close(m.stop)
+			<-m.done
+		}
+	})
+	return nil
+}

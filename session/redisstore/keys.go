@@ -1,0 +1,121 @@
+package redisstore
+
+import "strings"
+
+// keys builds every Redis key and epoch field name the store uses; no
+// other code concatenates them. The package documentation describes the
+// layout and the choice of hash tags.
+type keys struct{ prefix string }
+
+func (k keys) session(id string) string { return k.prefix + "s:{" + escape(id) + "}" }
+
+func (k keys) tenantIndex(tenant string) string {
+	return k.prefix + "t:{" + escape(tenant) + "}:all"
+}
+
+func (k keys) subjectIndex(tenant, subject string) string {
+	return k.prefix + "t:{" + escape(tenant) + "}:u:" + escape(subject)
+}
+
+func (k keys) tenants() string { return k.prefix + "tenants" }
+func (k keys) epochs() string  { return k.prefix + "epochs" }
+
+// Fields of the epochs hash.
+const (
+	fieldGlobal  = "g"
+	fieldVersion = "v"
+	fieldBoot    = "boot"
+)
+
+func tenantField(tenant string) string { return "t:" + escape(tenant) }
+
+func subjectField(tenant, subject string) string {
+	return "u:" + escape(tenant) + ":" + escape(subject)
+}
+
+// epochField names the epochs hash field of sc's kind for tenant and
+// subject.
+func epochField(kind scopeKind, tenant, subject string) string {
+	switch kind {
+	case kindTenant:
+		return tenantField(tenant)
+	case kindSubject:
+		return subjectField(tenant, subject)
+	}
+	return fieldGlobal
+}
+
+// parseEpochField is the inverse of the field functions; ok is false for
+// the version and boot fields and anything malformed.
+func parseEpochField(f string) (scope, bool) {
+	switch {
+	case f == fieldGlobal:
+		return scope{kind: kindAll}, true
+	case strings.HasPrefix(f, "t:"):
+		t, ok := unescape(f[2:])
+		return scope{kind: kindTenant, tenant: t}, ok
+	case strings.HasPrefix(f, "u:"):
+		te, se, found := strings.Cut(f[2:], ":")
+		t, ok1 := unescape(te)
+		s, ok2 := unescape(se)
+		return scope{kindSubject, t, s}, found && ok1 && ok2
+	}
+	return scope{}, false
+}
+
+// escape percent-encodes the four characters that mean something in a
+// key: the hash-tag braces, the ':' separator, and '%' itself, which makes
+// the encoding reversible. Ordinary ids and names pass through unchanged
+// and readable.
+func escape(s string) string {
+	if !strings.ContainsAny(s, "%{}:") {
+		return s
+	}
+	var b strings.Builder
+	b.Grow(len(s) + 8)
+	for i := 0; i < len(s); i++ {
+		switch c := s[i]; c {
+		case '%':
+			b.WriteString("%25")
+		case '{':
+			b.WriteString("%7B")
+		case '}':
+			b.WriteString("%7D")
+		case ':':
+			b.WriteString("%3A")
+		default:
+			b.WriteByte(c)
+		}
+	}
+	return b.String()
+}
+
+func unescape(s string) (string, bool) {
+	if !strings.Contains(s, "%") {
+		return s, !strings.ContainsAny(s, "{}:")
+	}
+	var b strings.Builder
+	for i := 0; i < len(s); i++ {
+		if s[i] != '%' {
+			b.WriteByte(s[i])
+			continue
+		}
+		if i+2 >= len(s) {
+			return "", false
+		}
+		switch s[i+1 : i+3] {
+		case "25":
+			b.WriteByte('%')
+		case "7B":
+			b.WriteByte('{')
+		case "7D":
+			b.WriteByte('}')
+		case "3A":
+			b.WriteByte(':')
+		default:
+			return "", false
+		}
+		i += 2
+	}
+	return b.String(), true
+}

@@ -1,0 +1,760 @@
+package redisstore
+
+import (
+	"cmp"
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/relayauth/relayauth/session"
+	"github.com/relayauth/relayauth/session/internal/codec"
+	"github.com/relayauth/relayauth/session/internal/table"
+)
+
+// Store is a session.Store on Redis. Make one with New.
+type Store struct {
+	rdb       redis.UniversalClient
+	keys      keys
+	freshness int64 // ns
+	now       func() time.Time
+
+	mirror *mirror
+	flight flight
+	// lastContact is when (store clock, ns) the last successful epoch
+	// read was sent. fresh says whether that is within the freshness
+	// window: the watchdog goroutine is its only writer, so Check reads
+	// one atomic word instead of the clock, which costs more than all
+	// the rest of Check on some virtual machines.
+	lastContact atomic.Int64
+	fresh       atomic.Bool
+	kick        chan struct{} // wakes the watchdog after a contact
+
+	// Read and written only by New and then the loop goroutine.
+	boot         string
+	epochVersion string
+
+	stop      context.CancelFunc
+	wg        sync.WaitGroup
+	closeOnce sync.Once
+}
+
+var _ session.Store = (*Store)(nil)
+
+// Defaults.
+const (
+	DefaultPrefix    = "relayauth:"
+	DefaultFreshness = 5 * time.Second
+	// sweepInterval is how often the loop drops expired and covered
+	// entries from the mirror.
+	sweepInterval = 30 * time.Second
+	// batch is how many sessions one pipeline reads or cleans.
+	batch = 256
+)
+
+type config struct {
+	prefix    string
+	freshness time.Duration
+	now       func() time.Time
+	negSize   int
+	negTTL    time.Duration
+}
+
+// Option configures a Store.
+type Option func(*config)
+
+// WithPrefix sets the prefix of every key (default "relayauth:"), so
+// several deployments or tests can share one Redis. It may not contain
+// '{' or '}', which would change the keys' hash tags.
+func WithPrefix(p string) Option { return func(c *config) { c.prefix = p } }
+
+// WithFreshness sets the fail-closed window (default 5s): when the store
+// has not read Redis's epochs for longer than d, Check refuses every id
+// with ErrUnavailable. It is also the longest that a mass revocation made
+// by another instance takes to reach this one, plus the read interval of
+// d/4. Shorter is stricter and reads Redis more often.
+func WithFreshness(d time.Duration) Option { return func(c *config) { c.freshness = d } }
+
+// WithNow sets the store's clock (default time.Now). It times the
+// freshness window and the negative cache, and is the "now" of Revoke,
+// which is not given one.
+func WithNow(now func() time.Time) Option { return func(c *config) { c.now = now } }
+
+// WithNegativeCache bounds the memory of ids that Redis did not know:
+// at most size ids (default 65536), each for ttl (default the freshness
+// window). A size of 0 turns it off.
+func WithNegativeCache(size int, ttl time.Duration) Option {
+	return func(c *config) { c.negSize, c.negTTL = size, ttl }
+}
+
+// New returns a store on client. It reads the epochs from Redis first and
+// fails with session.ErrUnavailable if it cannot.
+func New(ctx context.Context, client redis.UniversalClient, opts ...Option) (*Store, error) {
+	c := config{prefix: DefaultPrefix, freshness: DefaultFreshness, now: time.Now, negSize: 1 << 16, negTTL: -1}
+	for _, o := range opts {
+		o(&c)
+	}
+	switch {
+	case client == nil:
+		return nil, errors.New("redisstore: nil client")
+	case strings.ContainsAny(c.prefix, "{}"):
+		return nil, fmt.Errorf("redisstore: prefix %q contains a brace", c.prefix)
+	case c.freshness <= 0:
+		return nil, fmt.Errorf("redisstore: freshness %v is not positive", c.freshness)
+	case c.now == nil:
+		return nil, errors.New("redisstore: nil clock")
+	}
+	if c.negTTL < 0 {
+		c.negTTL = c.freshness
+	}
+	s := &Store{
+		rdb:       client,
+		keys:      keys{c.prefix},
+		freshness: int64(c.freshness),
+		now:       c.now,
+		mirror:    newMirror(c.negSize, int64(c.negTTL)),
+		kick:      make(chan struct{}, 1),
+	}
+	if err := s.refresh(ctx); err != nil {
+		return nil, unavailable(err)
+	}
+	s.fresh.Store(true)
+	loopCtx, stop := context.WithCancel(context.WithoutCancel(ctx))
+	s.stop = stop
+	s.wg.Go(func() { s.loop(loopCtx) })
+	s.wg.Go(func() { s.watch(loopCtx) })
+	return s, nil
+}
+
+func unavailable(err error) error { return fmt.Errorf("%w: %w", session.ErrUnavailable, err) }
+
+func (s *Store) clock() int64 { return s.now().UnixNano() }
+
+// watch keeps fresh up to date: false as soon as the last contact is
+// older than the freshness window (checked every freshness/16, so Check
+// fails closed at most that much late), true again right after a contact.
+func (s *Store) watch(ctx context.Context) {
+	tick := time.NewTicker(max(time.Duration(s.freshness/16), time.Millisecond))
+	defer tick.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-tick.C:
+		case <-s.kick:
+		}
+		s.fresh.Store(s.clock()-s.lastContact.Load() <= s.freshness)
+	}
+}
+
+// loop reads the epochs every freshness/4 and sweeps the mirror.
+func (s *Store) loop(ctx context.Context) {
+	every := time.Duration(s.freshness / 4)
+	tick := time.NewTicker(every)
+	defer tick.Stop()
+	lastSweep := s.clock()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-tick.C:
+		}
+		rctx, cancel := context.WithTimeout(ctx, every)
+		_ = s.refresh(rctx) // a failure shows as staleness
+		cancel()
+		if now := s.clock(); now-lastSweep >= int64(sweepInterval) {
+			s.mirror.apply(change{kind: sweep, at: now})
+			lastSweep = now
+		}
+	}
+}
+
+// refresh reads the epochs hash: the boot marker, which tells whether
+// Redis lost its data, and, when their version moved, every epoch. On
+// success it records the time the read was sent as the last contact.
+func (s *Store) refresh(ctx context.Context) error {
+	start := s.clock()
+	vals, err := s.rdb.HMGet(ctx, s.keys.epochs(), fieldVersion, fieldBoot).Result()
+	if err != nil {
+		return err
+	}
+	version, _ := vals[0].(string)
+	boot, _ := vals[1].(string)
+	if boot == "" {
+		// First start, or Redis lost its data (restart without
+		// persistence, flush): mark this generation of the data.
+		var b [16]byte
+		rand.Read(b[:])
+		if err := s.rdb.HSetNX(ctx, s.keys.epochs(), fieldBoot, hex.EncodeToString(b[:])).Err(); err != nil {
+			return err
+		}
+		if boot, err = s.rdb.HGet(ctx, s.keys.epochs(), fieldBoot).Result(); err != nil {
+			return err
+		}
+	}
+	if s.boot != "" && boot != s.boot {
+		// The sessions this mirror holds may be gone from Redis: forget
+		// them all and load again on demand. Epochs stay; they only rise.
+		s.mirror.apply(change{kind: reset})
+		s.epochVersion = ""
+	}
+	s.boot = boot
+	if version != s.epochVersion || s.epochVersion == "" {
+		all, err := s.rdb.HGetAll(ctx, s.keys.epochs()).Result()
+		if err != nil {
+			return err
+		}
+		for f, v := range all {
+			sc, ok := parseEpochField(f)
+			at, err := strconv.ParseInt(v, 10, 64)
+			if ok && err == nil {
+				s.mirror.apply(change{kind: epoch, scope: sc, at: at})
+			}
+		}
+		s.epochVersion = all[fieldVersion]
+		if s.epochVersion == "" {
+			s.epochVersion = "0"
+		}
+	}
+	s.lastContact.Store(start)
+	select {
+	case s.kick <- struct{}{}:
+	default:
+	}
+	return nil
+}
+
+// Close stops the background goroutines. It does not close the client,
+// which belongs to the caller. After Close, Check answers ErrUnavailable.
+// Close is idempotent.
+func (s *Store) Close() error {
+	s.closeOnce.Do(func() {
+		s.stop()
+		s.wg.Wait()
+		s.fresh.Store(false) // nothing keeps the mirror fresh any more
+	})
+	return nil
+}
+
+// Ping reports whether Redis answers.
+func (s *Store) Ping(ctx context.Context) error {
+	if err := s.rdb.Ping(ctx).Err(); err != nil {
+		return unavailable(err)
+	}
+	return nil
+}
+
+// ceilMillis is the first Unix millisecond at or after ns, for PEXPIREAT
+// and index scores: Redis keeps a key at least until its session expires.
+func ceilMillis(ns int64) int64 {
+	ms := ns / 1e6
+	if ns%1e6 > 0 {
+		ms++
+	}
+	return ms
+}
+
+func itoa(n int64) string { return strconv.FormatInt(n, 10) }
+
+// Create records a new session.
+func (s *Store) Create(ctx context.Context, sess session.Session) error {
+	if err := sess.Validate(); err != nil {
+		return err
+	}
+	created, _ := codec.Nanos(sess.CreatedAt)
+	lastSeen, _ := codec.Nanos(sess.LastSeenAt)
+	expires, _ := codec.Nanos(sess.ExpiresAt)
+	expMs := ceilMillis(expires)
+	seen := s.mirror.rev.Load()
+	args := []any{itoa(created), itoa(expMs), "crt", itoa(created), "lst", itoa(lastSeen), "exp", itoa(expires)}
+	// Empty fields are left out: a missing field reads as "".
+	for _, f := range [...]struct{ name, value string }{
+		{"sub", sess.Subject}, {"ten", sess.Tenant},
+		{"rol", codec.EncodeList(sess.Roles)}, {"sco", codec.EncodeList(sess.Scopes)},
+		{"ip", sess.IP}, {"ua", sess.UserAgent}, {"rid", sess.RefreshID},
+	} {
+		if f.value != "" {
+			args = append(args, f.name, f.value)
+		}
+	}
+	ok, err := createScript.Run(ctx, s.rdb, []string{s.keys.session(sess.ID)}, args...).Int()
+	if err != nil {
+		return unavailable(err)
+	}
+	if ok == 0 {
+		return session.ErrExists
+	}
+	nowMs := itoa(s.clock() / 1e6)
+	_, err = s.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
+		indexScript.Eval(ctx, p, []string{s.keys.tenantIndex(sess.Tenant), s.keys.subjectIndex(sess.Tenant, sess.Subject)},
+			itoa(expMs), sess.ID, nowMs, "")
+		p.ZAddGT(ctx, s.keys.tenants(), redis.Z{Score: float64(expMs), Member: sess.Tenant})
+		p.ZRemRangeByScore(ctx, s.keys.tenants(), "-inf", "("+nowMs)
+		return nil
+	})
+	if err != nil {
+		// Unindexed, the session would be missing from List. The caller
+		// sees a failure and issues no token, so take it back if we can.
+		s.rdb.Del(context.WithoutCancel(ctx), s.keys.session(sess.ID))
+		return unavailable(err)
+	}
+	s.mirror.apply(change{kind: upsert, id: sess.ID, seen: seen, rec: table.Record[struct{}]{
+		Tenant: sess.Tenant, Subject: sess.Subject, Created: created, Expires: expires,
+	}})
+	return nil
+}
+
+// fields reads a session hash, as HGETALL's map or as a script's flat
+// field, value list.
+type fields map[string]string
+
+func fieldsOf(v any) (fields, error) {
+	list, ok := v.([]any)
+	if !ok || len(list)%2 != 0 {
+		return nil, errors.New("malformed session reply")
+	}
+	f := make(fields, len(list)/2)
+	for i := 0; i < len(list); i += 2 {
+		k, ok1 := list[i].(string)
+		v, ok2 := list[i+1].(string)
+		if !ok1 || !ok2 {
+			return nil, errors.New("malformed session reply")
+		}
+		f[k] = v
+	}
+	return f, nil
+}
+
+// recordFields are the fields that Check needs, all that record reads.
+var recordFields = []string{"ten", "sub", "crt", "exp", "rvk"}
+
+// record reads the part of a session hash that the mirror keeps.
+func (f fields) record() (table.Record[struct{}], error) {
+	created, err1 := strconv.ParseInt(f["crt"], 10, 64)
+	expires, err2 := strconv.ParseInt(f["exp"], 10, 64)
+	if err1 != nil || err2 != nil {
+		return table.Record[struct{}]{}, errors.New("corrupt session record: times")
+	}
+	return table.Record[struct{}]{Tenant: f["ten"], Subject: f["sub"], Created: created, Expires: expires, Revoked: f["rvk"] != ""}, nil
+}
+
+// decode turns a session hash into a Session and its mirror record.
+func (f fields) decode(id string) (session.Session, table.Record[struct{}], error) {
+	rec, err := f.record()
+	lastSeen, err1 := strconv.ParseInt(f["lst"], 10, 64)
+	roles, err2 := codec.DecodeList(f["rol"])
+	scopes, err3 := codec.DecodeList(f["sco"])
+	if err := errors.Join(err, err1, err2, err3); err != nil {
+		return session.Session{}, rec, fmt.Errorf("corrupt session record: %w", err)
+	}
+	return session.Session{
+		ID: id, Subject: rec.Subject, Tenant: rec.Tenant, Roles: roles, Scopes: scopes,
+		CreatedAt: codec.Time(rec.Created), LastSeenAt: codec.Time(lastSeen), ExpiresAt: codec.Time(rec.Expires),
+		IP: f["ip"], UserAgent: f["ua"], RefreshID: f["rid"],
+	}, rec, nil
+}
+
+// live reports whether rec is live at now: not expired, not revoked and
+// not covered by an epoch the mirror knows.
+func (s *Store) live(rec table.Record[struct{}], now int64) bool {
+	return rec.Expires > now && !rec.Revoked && rec.Created >= s.mirror.t.Floor(rec.Tenant, rec.Subject)
+}
+
+// Get reads the session from Redis.
+func (s *Store) Get(ctx context.Context, id string, now time.Time) (session.Session, error) {
+	seen := s.mirror.rev.Load()
+	m, err := s.rdb.HGetAll(ctx, s.keys.session(id)).Result()
+	if err != nil {
+		return session.Session{}, unavailable(err)
+	}
+	if len(m) == 0 {
+		return session.Session{}, session.ErrNotFound
+	}
+	sess, rec, err := fields(m).decode(id)
+	if err != nil {
+		return session.Session{}, unavailable(err)
+	}
+	n := now.UnixNano()
+	if rec.Expires > n {
+		s.mirror.apply(change{kind: upsert, id: id, seen: seen, rec: rec})
+	}
+	if !s.live(rec, n) {
+		return session.Session{}, session.ErrNotFound
+	}
+	return sess, nil
+}
+
+// List reads the matching sessions through the index sets.
+func (s *Store) List(ctx context.Context, f session.Filter, now time.Time) ([]session.Session, error) {
+	n := now.UnixNano()
+	fromMs := strconv.FormatInt(n/1e6, 10)
+	var tenants []string
+	if f.Tenant != "" {
+		tenants = []string{f.Tenant}
+	} else {
+		all, err := s.rdb.ZRangeByScore(ctx, s.keys.tenants(), &redis.ZRangeBy{Min: fromMs, Max: "+inf"}).Result()
+		if err != nil {
+			return nil, unavailable(err)
+		}
+		tenants = all
+	}
+	// The candidates: index members not expired by their score.
+	type candidate struct{ id, tenant string }
+	var cands []candidate
+	for chunk := range slices.Chunk(tenants, batch) {
+		cmds := make([]*redis.StringSliceCmd, len(chunk))
+		_, err := s.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
+			for i, t := range chunk {
+				key := s.keys.tenantIndex(t)
+				if f.Subject != "" {
+					key = s.keys.subjectIndex(t, f.Subject)
+				}
+				cmds[i] = p.ZRangeByScore(ctx, key, &redis.ZRangeBy{Min: fromMs, Max: "+inf"})
+			}
+			return nil
+		})
+		if err != nil && !errors.Is(err, redis.Nil) {
+			return nil, unavailable(err)
+		}
+		for i, c := range cmds {
+			for _, id := range c.Val() {
+				cands = append(cands, candidate{id, chunk[i]})
+			}
+		}
+	}
+	var out []session.Session
+	var gone []candidate
+	for chunk := range slices.Chunk(cands, batch) {
+		seen := s.mirror.rev.Load()
+		cmds := make([]*redis.MapStringStringCmd, len(chunk))
+		_, err := s.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
+			for i, c := range chunk {
+				cmds[i] = p.HGetAll(ctx, s.keys.session(c.id))
+			}
+			return nil
+		})
+		if err != nil {
+			return nil, unavailable(err)
+		}
+		for i, c := range chunk {
+			m := cmds[i].Val()
+			if len(m) == 0 {
+				gone = append(gone, c)
+				continue
+			}
+			sess, rec, err := fields(m).decode(c.id)
+			if err != nil {
+				return nil, unavailable(err)
+			}
+			if rec.Expires > n {
+				s.mirror.apply(change{kind: upsert, id: c.id, seen: seen, rec: rec})
+			}
+			// The index is not the truth: check the session itself.
+			if s.live(rec, n) && f.Matches(&sess) && sess.Tenant == c.tenant {
+				out = append(out, sess)
+			}
+		}
+	}
+	if len(gone) > 0 {
+		// Index entries whose session Redis expired or deleted: drop
+		// them, best effort (the next List or revocation retries).
+		s.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
+			for _, c := range gone {
+				p.ZRem(ctx, s.keys.tenantIndex(c.tenant), c.id)
+				if f.Subject != "" {
+					p.ZRem(ctx, s.keys.subjectIndex(c.tenant, f.Subject), c.id)
+				}
+			}
+			return nil
+		})
+	}
+	slices.SortFunc(out, func(a, b session.Session) int {
+		return cmp.Or(a.CreatedAt.Compare(b.CreatedAt), strings.Compare(a.ID, b.ID))
+	})
+	return out, nil
+}
+
+// Rotate runs the refresh atomically on the server (rotateScript).
+func (s *Store) Rotate(ctx context.Context, id, presented, next string, now, expiresAt time.Time) (session.Session, error) {
+	n, ok1 := codec.Nanos(now)
+	exp, ok2 := codec.Nanos(expiresAt)
+	if !ok1 || !ok2 {
+		return session.Session{}, fmt.Errorf("%w: rotate times out of range", session.ErrInvalid)
+	}
+	seen := s.mirror.rev.Load()
+	res, err := rotateScript.Run(ctx, s.rdb, []string{s.keys.session(id)},
+		presented, next, itoa(n), itoa(exp), itoa(ceilMillis(exp))).Slice()
+	if err != nil {
+		return session.Session{}, unavailable(err)
+	}
+	code, _ := res[0].(int64)
+	var sess session.Session
+	var rec table.Record[struct{}]
+	if len(res) > 1 {
+		f, err := fieldsOf(res[1])
+		if err == nil {
+			sess, rec, err = f.decode(id)
+		}
+		if err != nil {
+			return session.Session{}, unavailable(err)
+		}
+	}
+	switch {
+	case code == 0:
+		s.mirror.apply(change{kind: forget, id: id, at: s.clock()})
+		return session.Session{}, session.ErrNotFound
+	case code < 0:
+		if len(res) > 1 {
+			s.mirror.apply(change{kind: upsert, id: id, seen: seen, rec: rec})
+		}
+		s.mirror.apply(change{kind: revoked, id: id, at: s.clock()})
+		return session.Session{}, session.ErrRefreshReused
+	}
+	if !s.live(rec, n) {
+		// Rotated, but an epoch covers it: it was dead all along. Take
+		// it out of Redis too, best effort.
+		s.mirror.apply(change{kind: forget, id: id, at: s.clock()})
+		s.rdb.Del(context.WithoutCancel(ctx), s.keys.session(id))
+		return session.Session{}, session.ErrNotFound
+	}
+	s.mirror.apply(change{kind: upsert, id: id, seen: seen, rec: rec})
+	// The index scores follow the new expiry, best effort: the refresh
+	// has happened and its new token must reach the client. A lagging
+	// score only makes List drop the session early.
+	ictx := context.WithoutCancel(ctx)
+	s.rdb.Pipelined(ictx, func(p redis.Pipeliner) error {
+		indexScript.Eval(ictx, p, []string{s.keys.tenantIndex(sess.Tenant), s.keys.subjectIndex(sess.Tenant, sess.Subject)},
+			itoa(ceilMillis(exp)), id, itoa(s.clock()/1e6), "xx")
+		p.ZAddGT(ictx, s.keys.tenants(), redis.Z{Score: float64(ceilMillis(exp)), Member: sess.Tenant})
+		return nil
+	})
+	return sess, nil
+}
+
+// Revoke ends one session.
+func (s *Store) Revoke(ctx context.Context, id string) error {
+	// Locally first, so this instance stops vouching at once, and again
+	// after Redis answers, so a load that read the session meanwhile
+	// cannot bring it back.
+	now := s.clock()
+	s.mirror.apply(change{kind: revoked, id: id, at: now})
+	res, err := revokeScript.Run(ctx, s.rdb, []string{s.keys.session(id)}, itoa(now)).Slice()
+	s.mirror.apply(change{kind: revoked, id: id, at: now})
+	if err != nil {
+		return unavailable(err)
+	}
+	if len(res) < 4 {
+		return session.ErrNotFound
+	}
+	live, _ := res[0].(int64)
+	tenant, _ := res[1].(string)
+	subject, _ := res[2].(string)
+	crt, _ := res[3].(string)
+	created, err := strconv.ParseInt(crt, 10, 64)
+	s.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
+		p.ZRem(ctx, s.keys.tenantIndex(tenant), id)
+		p.ZRem(ctx, s.keys.subjectIndex(tenant, subject), id)
+		return nil
+	})
+	if live != 1 || err != nil || created < s.mirror.t.Floor(tenant, subject) {
+		return session.ErrNotFound
+	}
+	return nil
+}
+
+// scope is a mass revocation's reach.
+type scope struct {
+	kind            scopeKind
+	tenant, subject string
+}
+
+type scopeKind uint8
+
+const (
+	kindAll scopeKind = iota
+	kindTenant
+	kindSubject
+)
+
+func (sc scope) table() table.Scope {
+	switch sc.kind {
+	case kindTenant:
+		return table.Tenant(sc.tenant)
+	case kindSubject:
+		return table.Subject(sc.tenant, sc.subject)
+	}
+	return table.All()
+}
+
+// RevokeSubject ends every session of subject in tenant created before at
+// and returns how many of them were live at at.
+func (s *Store) RevokeSubject(ctx context.Context, tenant, subject string, at time.Time) (int, error) {
+	return s.revoke(ctx, scope{kindSubject, tenant, subject}, at)
+}
+
+// RevokeTenant ends every session of tenant created before at.
+func (s *Store) RevokeTenant(ctx context.Context, tenant string, at time.Time) (int, error) {
+	return s.revoke(ctx, scope{kind: kindTenant, tenant: tenant}, at)
+}
+
+// RevokeAll ends every session created before at.
+func (s *Store) RevokeAll(ctx context.Context, at time.Time) (int, error) {
+	return s.revoke(ctx, scope{kind: kindAll}, at)
+}
+
+// revoke raises sc's epoch, in the mirror first (effective here at once)
+// and then in Redis (effective everywhere within freshness/4), and then
+// deletes the sessions the epoch covers, counting those that were live.
+func (s *Store) revoke(ctx context.Context, sc scope, at time.Time) (int, error) {
+	n, ok := codec.Nanos(at)
+	if !ok {
+		return 0, fmt.Errorf("%w: revocation time %v is out of range", session.ErrInvalid, at)
+	}
+	old := s.mirror.apply(change{kind: epoch, scope: sc, at: n})
+	prev, err := epochScript.Run(ctx, s.rdb, []string{s.keys.epochs()}, epochField(sc.kind, sc.tenant, sc.subject), itoa(n)).Text()
+	if err != nil && !errors.Is(err, redis.Nil) {
+		return 0, unavailable(err)
+	}
+	if p, err := strconv.ParseInt(prev, 10, 64); err == nil {
+		old = max(old, p)
+	}
+	var tenants []string
+	if sc.kind == kindAll {
+		if tenants, err = s.rdb.ZRange(ctx, s.keys.tenants(), 0, -1).Result(); err != nil {
+			return 0, unavailable(err)
+		}
+	} else {
+		tenants = []string{sc.tenant}
+	}
+	if err := coveredScript.Load(ctx, s.rdb).Err(); err != nil {
+		return 0, unavailable(err)
+	}
+	ended := 0
+	for _, tenant := range tenants {
+		index := s.keys.tenantIndex(tenant)
+		if sc.kind == kindSubject {
+			index = s.keys.subjectIndex(tenant, sc.subject)
+		}
+		ids, err := s.rdb.ZRange(ctx, index, 0, -1).Result()
+		if err != nil {
+			return ended, unavailable(err)
+		}
+		for chunk := range slices.Chunk(ids, batch) {
+			cmds := make([]*redis.Cmd, len(chunk))
+			_, err := s.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
+				for i, id := range chunk {
+					cmds[i] = coveredScript.EvalSha(ctx, p, []string{s.keys.session(id)}, itoa(n))
+				}
+				return nil
+			})
+			if err != nil {
+				return ended, unavailable(err)
+			}
+			_, err = s.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
+				for i, id := range chunk {
+					res, _ := cmds[i].Slice()
+					if len(res) == 0 {
+						continue
+					}
+					code, _ := res[0].(int64)
+					if code == -2 {
+						continue // created at or after at: not covered
+					}
+					p.ZRem(ctx, s.keys.tenantIndex(tenant), id)
+					if len(res) < 3 {
+						if sc.kind == kindSubject {
+							p.ZRem(ctx, index, id)
+						}
+						continue // gone already
+					}
+					subject, _ := res[1].(string)
+					crt, _ := res[2].(string)
+					created, _ := strconv.ParseInt(crt, 10, 64)
+					p.ZRem(ctx, s.keys.subjectIndex(tenant, subject), id)
+					// Live at at, and not dead already by an epoch
+					// older than this revocation.
+					if code == 1 && created >= s.mirror.t.FloorBefore(sc.table(), old, tenant, subject) {
+						ended++
+					}
+				}
+				return nil
+			})
+			if err != nil {
+				return ended, unavailable(err)
+			}
+		}
+	}
+	return ended, nil
+}
+
+// Check answers from the mirror; see the package documentation.
+func (s *Store) Check(ctx context.Context, id string, now time.Time) error {
+	if !s.fresh.Load() {
+		return session.ErrUnavailable
+	}
+	n := now.UnixNano()
+	switch s.mirror.t.Status(id, n) {
+	case table.Live:
+		return nil
+	case table.Revoked, table.Covered:
+		return session.ErrNotFound
+	}
+	return s.checkSlow(ctx, id, n)
+}
+
+// checkSlow handles an id the mirror does not hold, or holds as expired
+// (another instance may have extended it): ask Redis, once.
+func (s *Store) checkSlow(ctx context.Context, id string, n int64) error {
+	clock := s.clock()
+	if s.mirror.neg.has(id, clock) {
+		return session.ErrNotFound
+	}
+	rec, found, err := s.flight.do(id, func() (table.Record[struct{}], bool, error) {
+		seen := s.mirror.rev.Load()
+		lctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), time.Duration(s.freshness))
+		defer cancel()
+		vals, err := s.rdb.HMGet(lctx, s.keys.session(id), recordFields...).Result()
+		if err != nil {
+			return table.Record[struct{}]{}, false, unavailable(err)
+		}
+		f := fields{}
+		for i, name := range recordFields {
+			if v, ok := vals[i].(string); ok {
+				f[name] = v
+			}
+		}
+		if f["crt"] == "" {
+			s.mirror.neg.add(id, clock)
+			return table.Record[struct{}]{}, false, nil
+		}
+		rec, err := f.record()
+		if err != nil {
+			return rec, false, unavailable(err)
+		}
+		if rec.Expires > n {
+			s.mirror.apply(change{kind: upsert, id: id, seen: seen, rec: rec})
+		} else {
+			s.mirror.neg.add(id, clock)
+		}
+		return rec, true, nil
+	})
+	switch {
+	case err != nil:
+		return err
+	case !found || !s.live(rec, n):
+		return session.ErrNotFound
+	}
+	return nil
+}
+
+// mirrorLen reports the mirror's size, for tests.
+func (s *Store) mirrorLen() (sessions, negative int) { return s.mirror.t.Len(), s.mirror.neg.len() }

@@ -1,0 +1,141 @@
+package redisstore
+
+import "github.com/redis/go-redis/v9"
+
+// Empty session fields are not stored; HMGET yields false for them, and
+// the scripts reply with an empty string instead, so every reply keeps
+// one shape.
+//
+// Lua numbers are doubles, which cannot hold Unix nanoseconds exactly
+// (2^53 ns is about 104 days). The scripts therefore compare times as
+// decimal strings with cmp and never do arithmetic on them; Go computes
+// every millisecond value PEXPIREAT needs.
+const luaCmp = `
+local function cmp(a, b)
+  local na, nb = string.sub(a, 1, 1) == '-', string.sub(b, 1, 1) == '-'
+  if na ~= nb then
+    if na then return -1 end
+    return 1
+  end
+  local r
+  if #a ~= #b then
+    if #a < #b then r = -1 else r = 1 end
+  elseif a == b then
+    return 0
+  elseif a < b then
+    r = -1
+  else
+    r = 1
+  end
+  if na then r = -r end
+  return r
+end
+`
+
+// createScript records a session unless one with the same id exists that
+// has not expired by the new one's CreatedAt.
+//
+//	KEYS[1] session; ARGV[1] CreatedAt ns; ARGV[2] PEXPIREAT ms; ARGV[3...] field, value...
+//	returns 1 when created, 0 when the id is taken
+var createScript = redis.NewScript(luaCmp + `
+local exp = redis.call('HGET', KEYS[1], 'exp')
+if exp and cmp(exp, ARGV[1]) > 0 then return 0 end
+redis.call('DEL', KEYS[1])
+redis.call('HSET', KEYS[1], unpack(ARGV, 3))
+redis.call('PEXPIREAT', KEYS[1], ARGV[2])
+return 1
+`)
+
+// rotateScript is the atomic refresh: compare the presented refresh id with
+// the current one and either swap it or revoke the session, in one step on
+// the server. A revoked session stays as a tombstone (rvk) until it
+// expires, so every later use of any of its refresh ids is reuse too.
+//
+//	KEYS[1] session; ARGV[1] presented; ARGV[2] next; ARGV[3] now ns;
+//	ARGV[4] new ExpiresAt ns; ARGV[5] its PEXPIREAT ms
+//	returns {1, fields...} rotated; {-1, fields...} reuse, now revoked;
+//	{-1} reuse of a session already revoked for reuse; {0} not live
+var rotateScript = redis.NewScript(luaCmp + `
+local h = redis.call('HMGET', KEYS[1], 'rid', 'exp', 'rvk')
+if not h[2] then return {0} end
+if cmp(h[2], ARGV[3]) <= 0 then
+  redis.call('DEL', KEYS[1])
+  return {0}
+end
+if h[3] then return {-1} end
+if h[1] ~= ARGV[1] then
+  redis.call('HSET', KEYS[1], 'rvk', '1')
+  redis.call('HDEL', KEYS[1], 'rid')
+  return {-1, redis.call('HGETALL', KEYS[1])}
+end
+redis.call('HSET', KEYS[1], 'rid', ARGV[2], 'lst', ARGV[3], 'exp', ARGV[4])
+redis.call('PEXPIREAT', KEYS[1], ARGV[5])
+return {1, redis.call('HGETALL', KEYS[1])}
+`)
+
+// revokeScript ends one session. A tombstone (revoked for reuse) stays, so
+// that a later Rotate still reports reuse.
+//
+//	KEYS[1] session; ARGV[1] now ns
+//	returns {0} when there was nothing to delete, else
+//	{live (1 or 0), tenant, subject, CreatedAt ns}
+var revokeScript = redis.NewScript(luaCmp + `
+local h = redis.call('HMGET', KEYS[1], 'exp', 'rvk', 'ten', 'sub', 'crt')
+if not h[1] or h[2] then return {0} end
+redis.call('DEL', KEYS[1])
+local live = 1
+if cmp(h[1], ARGV[1]) <= 0 then live = 0 end
+return {live, h[3] or '', h[4] or '', h[5]}
+`)
+
+// coveredScript is mass revocation's clean-up of one session: delete it if
+// it was created before the revocation instant.
+//
+//	KEYS[1] session; ARGV[1] the revocation instant ns
+//	returns {-1} gone already; {-2} created at or after the instant, kept;
+//	{live at the instant (1 or 0), subject, CreatedAt ns} deleted
+var coveredScript = redis.NewScript(luaCmp + `
+local h = redis.call('HMGET', KEYS[1], 'crt', 'exp', 'rvk', 'sub')
+if not h[1] then return {-1} end
+if cmp(h[1], ARGV[1]) >= 0 then return {-2} end
+redis.call('DEL', KEYS[1])
+local live = 1
+if h[3] or cmp(h[2], ARGV[1]) <= 0 then live = 0 end
+return {live, h[4] or '', h[1]}
+`)
+
+// indexScript adds or refreshes a session in its tenant's two index sets
+// (same slot: both are tagged by the tenant), drops entries that expired
+// by now, and keeps each set's own expiry at its last member's, so an idle
+// subject's set disappears on its own.
+//
+//	KEYS[1] tenant index; KEYS[2] subject index; ARGV[1] expiry ms (the
+//	score); ARGV[2] id; ARGV[3] now ms; ARGV[4] "xx" to only update a
+//	member that is there (Rotate), "" to add (Create)
+var indexScript = redis.NewScript(`
+for i = 1, 2 do
+  if ARGV[4] == 'xx' then
+    redis.call('ZADD', KEYS[i], 'XX', 'GT', ARGV[1], ARGV[2])
+  else
+    redis.call('ZADD', KEYS[i], ARGV[1], ARGV[2])
+  end
+  redis.call('ZREMRANGEBYSCORE', KEYS[i], '-inf', '(' .. ARGV[3])
+  local at = redis.call('PEXPIRETIME', KEYS[i])
+  if at == -1 or (at >= 0 and at < tonumber(ARGV[1])) then
+    redis.call('PEXPIREAT', KEYS[i], ARGV[1])
+  end
+end
+return 1
+`)
+
+// epochScript raises one not-before epoch; it never lowers one.
+//
+//	KEYS[1] epochs; ARGV[1] field; ARGV[2] instant ns
+//	returns the field's previous value, or false when it had none
+var epochScript = redis.NewScript(luaCmp + `
+local cur = redis.call('HGET', KEYS[1], ARGV[1])
+if cur and cmp(cur, ARGV[2]) >= 0 then return cur end
+redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
+redis.call('HINCRBY', KEYS[1], 'v', 1)
+return cur
+`)
