@@ -18,3 +18,13 @@ var (
 	// ErrUnavailable: a backing store cannot be reached; callers fail closed.
 	ErrUnavailable = errors.New("temporarily unavailable")
 )
+
+// Errors for requests the server refuses before looking at them closely.
+var (
+	// ErrTooLarge: the body or a header is over its limit.
+	ErrTooLarge = errors.New("request too large")
+	// ErrUnsupportedMediaType: the body is not of the type the endpoint takes.
+	ErrUnsupportedMediaType = errors.New("unsupported media type")
+	// ErrThrottled: too many attempts; retry later.
+	ErrThrottled = errors.New("too many requests")
+)

@@ -1,0 +1,22 @@
+# The README's two commands: `go run ./cmd/relayauth serve --dev` and `make test`.
+.PHONY: test ci bench build fmt vet
+
+# Every test, with everything it needs (installs and starts redis-server).
+test:
+	./scripts/test.sh
+
+# CI runs exactly the test command.
+ci: test
+
+# Hot-path benchmarks, with allocations.
+bench:
+	go test -run='^$$' -bench=. -benchmem ./...
+
+build:
+	go build -o bin/relayauth ./cmd/relayauth
+
+vet:
+	go vet ./...
+
+fmt:
+	gofmt -w $$(git ls-files '*.go')

@@ -1,0 +1,377 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"io"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/relayauth/relayauth/internal/testredis"
+)
+
+const e2ePassword = "e2e-admin-password-long-enough"
+
+var e2eKey = base64.StdEncoding.EncodeToString([]byte("0123456789abcdef0123456789abcdef"))
+
+func envFunc(m map[string]string) func(string) string { return func(k string) string { return m[k] } }
+
+func baseEnv() map[string]string {
+	return map[string]string{
+		"LISTEN_ADDR":     "127.0.0.1:0",
+		"JWT_SIGNING_KEY": e2eKey,
+		"ADMIN_PASSWORD":  e2ePassword,
+		"JWT_ISSUER":      "relay-e2e",
+		"JWT_AUDIENCE":    "relay-e2e-aud",
+	}
+}
+
+// lineWriter is a concurrency-safe stdout that reports the listen address.
+type lineWriter struct {
+	mu   sync.Mutex
+	buf  strings.Builder
+	addr chan string
+	once sync.Once
+}
+
+var listenRE = regexp.MustCompile(`listening on (http://\S+)`)
+
+func newLineWriter() *lineWriter { return &lineWriter{addr: make(chan string, 1)} }
+
+func (w *lineWriter) Write(p []byte) (int, error) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.buf.Write(p)
+	if m := listenRE.FindStringSubmatch(w.buf.String()); m != nil {
+		w.once.Do(func() { w.addr <- m[1] })
+	}
+	return len(p), nil
+}
+
+func (w *lineWriter) String() string { w.mu.Lock(); defer w.mu.Unlock(); return w.buf.String() }
+
+// startRun runs the server in-process through run and returns its base URL
+// and a stop function that waits for a clean exit.
+func startRun(t *testing.T, env map[string]string, args ...string) (string, *lineWriter, func()) {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	out, errw := newLineWriter(), newLineWriter()
+	done := make(chan error, 1)
+	go func() { done <- run(ctx, append([]string{"serve"}, args...), envFunc(env), nil, out, errw) }()
+	var base string
+	select {
+	case base = <-out.addr:
+	case err := <-done:
+		cancel()
+		t.Fatalf("serve exited early: %v\nstderr: %s", err, errw.String())
+	case <-time.After(15 * time.Second):
+		cancel()
+		t.Fatalf("serve did not start; stdout %q", out.String())
+	}
+	waitHealthy(t, base)
+	stopped := false
+	stop := func() {
+		if stopped {
+			return
+		}
+		stopped = true
+		cancel()
+		select {
+		case err := <-done:
+			if err != nil {
+				t.Errorf("serve returned %v on shutdown", err)
+			}
+		case <-time.After(15 * time.Second):
+			t.Error("serve did not shut down")
+		}
+	}
+	t.Cleanup(stop)
+	return base, out, stop
+}
+
+func waitHealthy(t *testing.T, base string) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for time.Now().Before(deadline) {
+		if resp, err := http.Get(base + "/healthz"); err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == 200 {
+				return
+			}
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	t.Fatalf("%s/healthz never answered 200", base)
+}
+
+type client struct {
+	t    *testing.T
+	base string
+}
+
+func (c client) call(method, path, bearer, body string) (int, map[string]any) {
+	c.t.Helper()
+	var rd io.Reader
+	if body != "" {
+		rd = strings.NewReader(body)
+	}
+	req, err := http.NewRequest(method, c.base+path, rd)
+	if err != nil {
+		c.t.Fatal(err)
+	}
+	if body != "" {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	if bearer != "" {
+		req.Header.Set("Authorization", "Bearer "+bearer)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		c.t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	raw, _ := io.ReadAll(resp.Body)
+	var m map[string]any
+	if len(raw) > 0 {
+		if err := json.Unmarshal(raw, &m); err != nil {
+			c.t.Fatalf("%s %s: body %q is not JSON", method, path, raw)
+		}
+	}
+	if resp.StatusCode >= 400 && resp.Header.Get("Content-Type") != "application/problem+json" {
+		c.t.Fatalf("%s %s: error %d is not problem+json", method, path, resp.StatusCode)
+	}
+	return resp.StatusCode, m
+}
+
+func (c client) login(password string) (access, refresh string) {
+	c.t.Helper()
+	status, m := c.call("POST", "/auth/login", "", `{"username":"admin","password":"`+password+`"}`)
+	if status != 200 {
+		c.t.Fatalf("login: %d %v", status, m)
+	}
+	return m["access_token"].(string), m["refresh_token"].(string)
+}
+
+// flow logs in, refreshes, logs out, checking each step over HTTP.
+func flow(t *testing.T, base, password string) {
+	c := client{t, base}
+	if status, _ := c.call("POST", "/auth/login", "", `{"username":"admin","password":"wrong"}`); status != 401 {
+		t.Fatalf("bad password: %d", status)
+	}
+	access, refresh := c.login(password)
+	if status, me := c.call("GET", "/auth/me", access, ""); status != 200 || me["subject"] != "admin" || me["method"] != "jwt" {
+		t.Fatalf("me: %d %v", status, me)
+	}
+	status, m := c.call("POST", "/auth/refresh", "", `{"refresh_token":"`+refresh+`"}`)
+	if status != 200 {
+		t.Fatalf("refresh: %d %v", status, m)
+	}
+	access2 := m["access_token"].(string)
+	if status, _ := c.call("POST", "/auth/logout", access2, ""); status != 204 {
+		t.Fatalf("logout: %d", status)
+	}
+	if status, _ := c.call("GET", "/auth/me", access2, ""); status != 401 {
+		t.Fatalf("me after logout: %d", status)
+	}
+	if status, _ := c.call("POST", "/auth/refresh", "", `{"refresh_token":"`+m["refresh_token"].(string)+`"}`); status != 401 {
+		t.Fatalf("refresh after logout: %d", status)
+	}
+}
+
+func TestEndToEndInProcess(t *testing.T) {
+	base, _, stop := startRun(t, baseEnv())
+	flow(t, base, e2ePassword)
+	stop()
+	if _, err := http.Get(base + "/healthz"); err == nil {
+		t.Fatal("server still answers after shutdown")
+	}
+}
+
+func TestServeDev(t *testing.T) {
+	base, out, _ := startRun(t, map[string]string{"LISTEN_ADDR": "127.0.0.1:0"}, "--dev")
+	text := out.String()
+	if !strings.Contains(text, "NOT FOR PRODUCTION") {
+		t.Fatalf("--dev banner missing: %q", text)
+	}
+	m := regexp.MustCompile(`password "([^"]+)"`).FindStringSubmatch(text)
+	if m == nil {
+		t.Fatalf("--dev did not print the admin password: %q", text)
+	}
+	flow(t, base, m[1])
+}
+
+func TestServeDevRefusesProduction(t *testing.T) {
+	err := run(context.Background(), []string{"serve", "--dev"}, envFunc(map[string]string{"RELAY_ENV": "production"}), nil, io.Discard, io.Discard)
+	if err == nil || !strings.Contains(err.Error(), "--dev runs only in development") {
+		t.Fatalf("got %v", err)
+	}
+}
+
+// The real binary: built, started on a free port, driven over HTTP, and
+// stopped by SIGTERM with a clean exit.
+func TestEndToEndBinary(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds the binary")
+	}
+	bin := filepath.Join(t.TempDir(), "relayauth")
+	build := exec.Command("go", "build", "-o", bin, ".")
+	if out, err := build.CombinedOutput(); err != nil {
+		t.Fatalf("go build: %v\n%s", err, out)
+	}
+	cmd := exec.Command(bin, "serve")
+	cmd.Env = []string{"PATH=" + os.Getenv("PATH")}
+	for k, v := range baseEnv() {
+		cmd.Env = append(cmd.Env, k+"="+v)
+	}
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	stderr := newLineWriter()
+	cmd.Stderr = stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = cmd.Process.Kill(); _ = cmd.Wait() })
+	lines := bufio.NewScanner(stdout)
+	var base string
+	for lines.Scan() {
+		if m := listenRE.FindStringSubmatch(lines.Text()); m != nil {
+			base = m[1]
+			break
+		}
+	}
+	if base == "" {
+		t.Fatalf("binary did not report its address; stderr: %s", stderr.String())
+	}
+	go func() { _, _ = io.Copy(io.Discard, stdout) }()
+	waitHealthy(t, base)
+	flow(t, base, e2ePassword)
+
+	if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	waitErr := make(chan error, 1)
+	go func() { waitErr <- cmd.Wait() }()
+	select {
+	case err := <-waitErr:
+		if err != nil {
+			t.Fatalf("exit after SIGTERM: %v; stderr: %s", err, stderr.String())
+		}
+	case <-time.After(15 * time.Second):
+		t.Fatal("no exit within 15s of SIGTERM")
+	}
+	for _, secret := range []string{e2ePassword, e2eKey} {
+		if strings.Contains(stderr.String(), secret) {
+			t.Fatal("a secret reached the server log")
+		}
+	}
+}
+
+// Sessions on the Redis backend survive a restart of the server.
+func TestEndToEndRedisRestart(t *testing.T) {
+	addr := testredis.Addr(t)
+	env := baseEnv()
+	env["SESSION_STORE_BACKEND"] = "redis"
+	env["REDIS_URL"] = "redis://" + addr + "/0"
+	env["REDIS_KEY_PREFIX"] = testredis.Prefix(t)
+
+	base, _, stop := startRun(t, env)
+	c := client{t, base}
+	access, refresh := c.login(e2ePassword)
+	stop()
+
+	base, _, _ = startRun(t, env)
+	c = client{t, base}
+	if status, _ := c.call("GET", "/auth/me", access, ""); status != 200 {
+		t.Fatalf("access token after restart: %d", status)
+	}
+	status, m := c.call("POST", "/auth/refresh", "", `{"refresh_token":"`+refresh+`"}`)
+	if status != 200 {
+		t.Fatalf("refresh after restart: %d %v", status, m)
+	}
+	if status, _ := c.call("POST", "/auth/refresh", "", `{"refresh_token":"`+refresh+`"}`); status != 401 {
+		t.Fatalf("reuse after restart: %d", status)
+	}
+	if status, _ := c.call("GET", "/auth/me", m["access_token"].(string), ""); status != 401 {
+		t.Fatalf("family not revoked after reuse: %d", status)
+	}
+}
+
+func TestCheck(t *testing.T) {
+	tests := []struct {
+		name string
+		env  map[string]string
+		want []string // every problem the output must name; nil means OK
+	}{
+		{"ok", baseEnv(), nil},
+		{"everything missing", map[string]string{}, []string{"JWT_SIGNING_KEY is required", "ADMIN_PASSWORD is required"}},
+		{"parse and validation problems together", map[string]string{
+			"JWT_SIGNING_KEY": base64.StdEncoding.EncodeToString([]byte("short")), "ADMIN_PASSWORD": "x",
+			"RELAY_DEBUG": "maybe", "ACCESS_TOKEN_TTL": "soon",
+		}, []string{"RELAY_DEBUG must be true or false", "ACCESS_TOKEN_TTL must be a Go duration", "JWT_SIGNING_KEY must decode to at least 32 bytes"}},
+		{"short key", map[string]string{"JWT_SIGNING_KEY": base64.StdEncoding.EncodeToString([]byte("short")), "ADMIN_PASSWORD": "x"},
+			[]string{"JWT_SIGNING_KEY must decode to at least 32 bytes"}},
+		{"production needs issuer and audience", map[string]string{"RELAY_ENV": "production", "JWT_SIGNING_KEY": e2eKey, "ADMIN_PASSWORD": "x"},
+			[]string{"JWT_ISSUER is required", "JWT_AUDIENCE is required"}},
+		{"redis without url", merge(baseEnv(), map[string]string{"SESSION_STORE_BACKEND": "redis"}), []string{"REDIS_URL is required"}},
+		{"unknown backend and env", merge(baseEnv(), map[string]string{"SESSION_STORE_BACKEND": "etcd", "RELAY_ENV": "prod"}),
+			[]string{"SESSION_STORE_BACKEND must be one of", "RELAY_ENV must be one of"}},
+		{"ttl order", merge(baseEnv(), map[string]string{"ACCESS_TOKEN_TTL": "48h"}), []string{"ACCESS_TOKEN_TTL must not exceed REFRESH_TOKEN_TTL"}},
+		{"EdDSA with an HMAC secret", merge(baseEnv(), map[string]string{"JWT_SIGNING_ALG": "EdDSA"}), []string{"JWT_SIGNING_KEY"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var out strings.Builder
+			err := run(context.Background(), []string{"check"}, envFunc(tt.env), nil, &out, io.Discard)
+			if tt.want == nil {
+				if err != nil || !strings.Contains(out.String(), "configuration OK") {
+					t.Fatalf("check: %v %q", err, out.String())
+				}
+				return
+			}
+			if err == nil {
+				t.Fatal("check passed a bad configuration")
+			}
+			for _, w := range tt.want {
+				if !strings.Contains(err.Error(), w) {
+					t.Errorf("output lacks %q:\n%v", w, err)
+				}
+			}
+			if strings.Contains(err.Error(), e2eKey) {
+				t.Error("check printed the signing key")
+			}
+		})
+	}
+}
+
+func merge(a, b map[string]string) map[string]string {
+	out := map[string]string{}
+	for k, v := range a {
+		out[k] = v
+	}
+	for k, v := range b {
+		out[k] = v
+	}
+	return out
+}
+
+func TestUsage(t *testing.T) {
+	for _, args := range [][]string{nil, {"bogus"}, {"serve", "extra"}, {"serve", "--nope"}} {
+		err := run(context.Background(), args, envFunc(nil), nil, io.Discard, io.Discard)
+		if !errors.Is(err, errUsage) {
+			t.Errorf("%q: %v, want a usage error", args, err)
+		}
+	}
+}

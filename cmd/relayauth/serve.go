@@ -1,0 +1,252 @@
+package main
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/base64"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"runtime"
+	"strings"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/relayauth/relayauth/internal/config"
+	"github.com/relayauth/relayauth/internal/password"
+	"github.com/relayauth/relayauth/internal/server"
+	"github.com/relayauth/relayauth/session"
+	"github.com/relayauth/relayauth/session/redisstore"
+	"github.com/relayauth/relayauth/token"
+)
+
+// shutdownGrace is how long in-flight requests get after SIGTERM.
+const shutdownGrace = 10 * time.Second
+
+func serve(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	dev := fs.Bool("dev", false, "local development: memory store, ephemeral signing key and admin password")
+	if err := fs.Parse(args); err != nil {
+		return fmt.Errorf("%w: %v", errUsage, err)
+	}
+	if fs.NArg() > 0 {
+		return fmt.Errorf("%w: serve takes no arguments, got %q", errUsage, fs.Args())
+	}
+	if *dev {
+		var err error
+		if getenv, err = devEnv(getenv, stdout); err != nil {
+			return err
+		}
+	}
+	cfg, err := loadConfig(getenv)
+	if err != nil {
+		return err
+	}
+	log := slog.New(slog.NewJSONHandler(stderr, nil))
+
+	keys, err := keySet(cfg)
+	if err != nil {
+		return err
+	}
+	sessions, err := openSessions(ctx, cfg)
+	if err != nil {
+		return err
+	}
+	defer sessions.Close()
+
+	hasher := password.NewHasher(password.OWASP, max(1, runtime.NumCPU()/2))
+	admin, err := hasher.Hash(ctx, cfg.AdminPassword)
+	if err != nil {
+		return fmt.Errorf("hashing ADMIN_PASSWORD: %w", err)
+	}
+	handler, err := server.New(server.Deps{
+		Log:        log,
+		Keys:       keys,
+		Issuer:     token.NewIssuer(keys, cfg.Issuer, []string{cfg.Audience}),
+		Verifier:   token.NewVerifier(keys, cfg.Issuer, cfg.Audience),
+		Sessions:   sessions,
+		Hasher:     hasher,
+		Admin:      admin,
+		AccessTTL:  cfg.AccessTTL,
+		RefreshTTL: cfg.RefreshTTL,
+		SessionTTL: cfg.SessionTTL,
+	})
+	if err != nil {
+		return err
+	}
+
+	ln, err := net.Listen("tcp", cfg.ListenAddr)
+	if err != nil {
+		return fmt.Errorf("%s %s: %w", config.EnvListenAddr, cfg.ListenAddr, err)
+	}
+	srv := &http.Server{
+		Handler:           handler,
+		ReadHeaderTimeout: 5 * time.Second,
+		ReadTimeout:       15 * time.Second,
+		WriteTimeout:      30 * time.Second,
+		IdleTimeout:       120 * time.Second,
+		// Above the handler's own limit, so oversized headers get its
+		// problem+json 431 rather than net/http's plain-text one.
+		MaxHeaderBytes: 2 << 20,
+		ErrorLog:       slog.NewLogLogger(log.Handler(), slog.LevelWarn),
+	}
+	log.Info("relayauth starting", "env", cfg.Env, "addr", ln.Addr().String(), "alg", cfg.SigningAlg,
+		"kid", keys.Active().ID(), "session_store", cfg.SessionBackend, "version", version)
+	fmt.Fprintf(stdout, "relayauth: listening on http://%s\n", ln.Addr())
+
+	errc := make(chan error, 1)
+	go func() { errc <- srv.Serve(ln) }()
+	select {
+	case err := <-errc:
+		return err
+	case <-ctx.Done():
+	}
+	log.Info("relayauth shutting down")
+	shutdownCtx, cancel := context.WithTimeout(context.Background(), shutdownGrace)
+	defer cancel()
+	if err := srv.Shutdown(shutdownCtx); err != nil {
+		return fmt.Errorf("shutdown: %w", err)
+	}
+	if err := <-errc; err != nil && !errors.Is(err, http.ErrServerClosed) {
+		return err
+	}
+	return nil
+}
+
+// loadConfig runs load → defaults → validate and reports every problem.
+func loadConfig(getenv func(string) string) (config.Config, error) {
+	cfg, err := config.Check(getenv)
+	if err != nil {
+		return config.Config{}, fmt.Errorf("configuration is invalid:\n%s", problems(err))
+	}
+	return cfg, nil
+}
+
+func keySet(cfg config.Config) (*token.KeySet, error) {
+	alg := token.Alg(cfg.SigningAlg)
+	active, err := token.ParsePrivateKey(alg, []byte(cfg.SigningKey.Reveal()))
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", config.EnvSigningKey, err)
+	}
+	var previous []*token.Key
+	for i, material := range cfg.PreviousKeys {
+		k, err := token.ParsePrivateKey(alg, []byte(material.Reveal()))
+		if err != nil {
+			return nil, fmt.Errorf("%s entry %d: %w", config.EnvPreviousKeys, i+1, err)
+		}
+		previous = append(previous, k)
+	}
+	return token.NewKeySet(active, previous...)
+}
+
+func openSessions(ctx context.Context, cfg config.Config) (session.Store, error) {
+	if cfg.SessionBackend == config.BackendMemory {
+		return session.NewMemoryStore(), nil
+	}
+	client, err := redisClient(cfg.RedisURL)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", config.EnvRedisURL, err)
+	}
+	store, err := redisstore.New(ctx, client, redisstore.WithPrefix(cfg.RedisPrefix), redisstore.WithFreshness(cfg.RevocationSLA))
+	if err != nil {
+		client.Close()
+		return nil, err
+	}
+	return &ownedClient{Store: store, client: client}, nil
+}
+
+// redisClient accepts redis://host:port/db, or several comma-separated
+// addresses for a cluster.
+func redisClient(url string) (redis.UniversalClient, error) {
+	if !strings.Contains(url, ",") {
+		opt, err := redis.ParseURL(url)
+		if err != nil {
+			return nil, errors.New("must be redis://[user:password@]host:port[/db]")
+		}
+		return redis.NewClient(opt), nil
+	}
+	var addrs []string
+	for _, a := range strings.Split(url, ",") {
+		a = strings.TrimSpace(strings.TrimPrefix(strings.TrimSpace(a), "redis://"))
+		if _, _, err := net.SplitHostPort(a); err != nil {
+			return nil, fmt.Errorf("cluster address %q must be host:port", a)
+		}
+		addrs = append(addrs, a)
+	}
+	return redis.NewClusterClient(&redis.ClusterOptions{Addrs: addrs}), nil
+}
+
+// ownedClient closes the Redis client the server created with its store.
+type ownedClient struct {
+	*redisstore.Store
+	client redis.UniversalClient
+}
+
+func (o *ownedClient) Close() error { return errors.Join(o.Store.Close(), o.client.Close()) }
+
+// devEnv overlays the environment for serve --dev: development, memory
+// sessions, and an ephemeral signing key and admin password unless given.
+// The generated secrets are printed once, loudly marked.
+func devEnv(getenv func(string) string, stdout io.Writer) (func(string) string, error) {
+	if env := getenv(config.EnvRelayEnv); env != "" && env != config.Development {
+		return nil, fmt.Errorf("%w: --dev runs only in development, but %s=%s", errUsage, config.EnvRelayEnv, env)
+	}
+	overlay := map[string]string{
+		config.EnvRelayEnv: config.Development,
+		config.EnvBackend:  config.BackendMemory,
+	}
+	var printed []string
+	if getenv(config.EnvSigningKey) == "" {
+		alg := token.Alg(getenv(config.EnvSigningAlg))
+		if alg == "" {
+			alg = token.HS256
+		}
+		material, err := devKey(alg)
+		if err != nil {
+			return nil, err
+		}
+		overlay[config.EnvSigningKey] = material
+		printed = append(printed, fmt.Sprintf("  %s=%s  (%s)", config.EnvSigningKey, material, alg))
+	}
+	if getenv(config.EnvAdminPassword) == "" {
+		var b [18]byte
+		_, _ = rand.Read(b[:])
+		pw := base64.RawURLEncoding.EncodeToString(b[:])
+		overlay[config.EnvAdminPassword] = pw
+		printed = append(printed, fmt.Sprintf("  admin login: username %q, password %q", "admin", pw))
+	}
+	fmt.Fprintln(stdout, "!!! relayauth serve --dev: DEVELOPMENT MODE — NOT FOR PRODUCTION !!!")
+	fmt.Fprintln(stdout, "!!! in-memory sessions; secrets below are ephemeral and shown only this once")
+	for _, line := range printed {
+		fmt.Fprintln(stdout, line)
+	}
+	return func(k string) string {
+		if v, ok := overlay[k]; ok {
+			return v
+		}
+		return getenv(k)
+	}, nil
+}
+
+func devKey(alg token.Alg) (string, error) {
+	if alg == token.HS256 {
+		var b [32]byte
+		_, _ = rand.Read(b[:])
+		return base64.StdEncoding.EncodeToString(b[:]), nil
+	}
+	k, err := token.GenerateKey(alg)
+	if err != nil {
+		return "", fmt.Errorf("%s: %w", config.EnvSigningAlg, err)
+	}
+	der, err := k.MarshalPKCS8()
+	if err != nil {
+		return "", err
+	}
+	return base64.StdEncoding.EncodeToString(der), nil
+}

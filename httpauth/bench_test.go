@@ -1,0 +1,67 @@
+package httpauth
+
+import (
+	"context"
+	"strconv"
+	"testing"
+	"time"
+
+	"github.com/relayauth/relayauth/session"
+	"github.com/relayauth/relayauth/token"
+)
+
+// BenchmarkVerifyAccess is the whole check behind an authenticated
+// request: token verification plus the session/revocation check on the
+// memory store. Run it beside token's BenchmarkGolangJWT, BenchmarkRawHMAC
+// and BenchmarkRawEd25519 in one invocation:
+//
+//	go test -run='^$' -bench='VerifyAccess|GolangJWT|Raw|Verify/' -benchmem ./token ./httpauth
+func BenchmarkVerifyAccess(b *testing.B) {
+	for _, alg := range []token.Alg{token.HS256, token.EdDSA} {
+		b.Run(string(alg), func(b *testing.B) {
+			a, raw := benchAuthenticator(b, alg)
+			ctx := context.Background()
+			if _, err := a.VerifyAccess(ctx, raw); err != nil {
+				b.Fatal(err)
+			}
+			b.ReportAllocs()
+			for b.Loop() {
+				if _, err := a.VerifyAccess(ctx, raw); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}
+
+func benchAuthenticator(b *testing.B, alg token.Alg) (*Authenticator, string) {
+	b.Helper()
+	key, err := token.GenerateKey(alg)
+	if err != nil {
+		b.Fatal(err)
+	}
+	keys, err := token.NewKeySet(key)
+	if err != nil {
+		b.Fatal(err)
+	}
+	now := time.Now()
+	store := session.NewMemoryStore()
+	b.Cleanup(func() { store.Close() })
+	// A realistic store: the checked session among many.
+	for i := range 10000 {
+		s := session.Session{ID: "s" + strconv.Itoa(i), Subject: "u" + strconv.Itoa(i%500), Tenant: "t" + strconv.Itoa(i%20),
+			CreatedAt: now, LastSeenAt: now, ExpiresAt: now.Add(time.Hour), RefreshID: "r" + strconv.Itoa(i)}
+		if err := store.Create(context.Background(), s); err != nil {
+			b.Fatal(err)
+		}
+	}
+	raw, err := token.NewIssuer(keys, "https://auth.example", []string{"orders"}).Issue(token.Claims{
+		Subject: "u7", Tenant: "t7", SessionID: "s7", ID: "jti-7", Type: token.Access,
+		IssuedAt: now.Unix(), NotBefore: now.Unix(), ExpiresAt: now.Add(5 * time.Minute).Unix(),
+		Roles: []string{"reader", "writer"}, Scopes: []string{"orders:read", "orders:write", "profile"},
+	})
+	if err != nil {
+		b.Fatal(err)
+	}
+	return NewAuthenticator(token.NewVerifier(keys, "https://auth.example", "orders"), store), raw
+}

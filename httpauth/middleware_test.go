@@ -1,0 +1,125 @@
+package httpauth
+
+import (
+	"context"
+	"encoding/json"
+	"net/http"
+	"net/http/httptest"
+	"testing"
+	"time"
+
+	"github.com/relayauth/relayauth"
+	"github.com/relayauth/relayauth/session"
+	"github.com/relayauth/relayauth/token"
+)
+
+type fixture struct {
+	auth   *Authenticator
+	issue  func(sub, tenant, sid string, roles, scopes []string) string
+	store  *session.MemoryStore
+	now    time.Time
+	issuer *token.Issuer
+}
+
+func newFixture(t *testing.T) *fixture {
+	t.Helper()
+	key, err := token.GenerateKey(token.HS256)
+	if err != nil {
+		t.Fatal(err)
+	}
+	keys, _ := token.NewKeySet(key)
+	now := time.Now()
+	f := &fixture{store: session.NewMemoryStore(), now: now, issuer: token.NewIssuer(keys, "iss", []string{"aud"})}
+	t.Cleanup(func() { f.store.Close() })
+	f.auth = NewAuthenticator(token.NewVerifier(keys, "iss", "aud"), f.store, WithClock(func() time.Time { return now }))
+	f.issue = func(sub, tenant, sid string, roles, scopes []string) string {
+		t.Helper()
+		if err := f.store.Create(context.Background(), session.Session{ID: sid, Subject: sub, Tenant: tenant,
+			CreatedAt: now, LastSeenAt: now, ExpiresAt: now.Add(time.Hour), RefreshID: "r-" + sid}); err != nil {
+			t.Fatal(err)
+		}
+		raw, err := f.issuer.Issue(token.Claims{Subject: sub, Tenant: tenant, SessionID: sid, ID: "j-" + sid, Type: token.Access,
+			IssuedAt: now.Unix(), ExpiresAt: now.Add(time.Minute).Unix(), Roles: roles, Scopes: scopes})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return raw
+	}
+	return f
+}
+
+func TestMiddleware(t *testing.T) {
+	f := newFixture(t)
+	admin := f.issue("root", "platform", "s-admin", []string{relayauth.RoleAdmin}, nil)
+	reader := f.issue("ann", "acme", "s-ann", []string{"reader"}, []string{"orders:read"})
+	revoked := f.issue("bob", "acme", "s-bob", []string{"reader"}, []string{"orders:read"})
+	if err := f.store.Revoke(context.Background(), "s-bob"); err != nil {
+		t.Fatal(err)
+	}
+
+	ok := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		p, _ := relayauth.FromContext(r.Context())
+		_ = json.NewEncoder(w).Encode(p)
+	})
+	chain := func(mw ...func(http.Handler) http.Handler) http.Handler {
+		h := http.Handler(ok)
+		for i := len(mw) - 1; i >= 0; i-- {
+			h = mw[i](h)
+		}
+		return h
+	}
+	tests := []struct {
+		name      string
+		h         http.Handler
+		token     string
+		status    int
+		challenge string
+	}{
+		{"authenticated", chain(f.auth.Authenticate), reader, 200, ""},
+		{"no token", chain(f.auth.Authenticate), "", 401, `Bearer realm="relayauth"`},
+		{"revoked session", chain(f.auth.Authenticate), revoked, 401, `Bearer realm="relayauth", error="invalid_token"`},
+		{"scope held", chain(f.auth.Authenticate, RequireScope("orders:read")), reader, 200, ""},
+		{"scope missing", chain(f.auth.Authenticate, RequireScope("orders:write")), reader, 403, `Bearer realm="relayauth", error="insufficient_scope"`},
+		{"admin holds every scope", chain(f.auth.Authenticate, RequireScope("orders:write")), admin, 200, ""},
+		{"role held", chain(f.auth.Authenticate, RequireRole("writer", "reader")), reader, 200, ""},
+		{"role missing", chain(f.auth.Authenticate, RequireRole(relayauth.RoleAdmin)), reader, 403, ""},
+		{"require without authenticate fails closed", chain(RequireScope("orders:read")), reader, 401, `Bearer realm="relayauth", error="invalid_token"`},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			req := httptest.NewRequest("GET", "/", nil)
+			if tt.token != "" {
+				req.Header.Set("Authorization", "Bearer "+tt.token)
+			}
+			rec := httptest.NewRecorder()
+			tt.h.ServeHTTP(rec, req)
+			if rec.Code != tt.status {
+				t.Fatalf("status %d, want %d: %s", rec.Code, tt.status, rec.Body)
+			}
+			if got := rec.Header().Get("WWW-Authenticate"); got != tt.challenge {
+				t.Fatalf("WWW-Authenticate %q, want %q", got, tt.challenge)
+			}
+			if tt.status != 200 && rec.Header().Get("Content-Type") != ProblemContentType {
+				t.Fatalf("error is not problem+json")
+			}
+		})
+	}
+}
+
+// A Redis outage (or any store that cannot vouch) is a 503, never a 200.
+func TestVerifyAccessFailsClosed(t *testing.T) {
+	f := newFixture(t)
+	raw := f.issue("ann", "acme", "s1", nil, nil)
+	down := NewAuthenticator(f.auth.tokens, checkerFunc(func(context.Context, string, time.Time) error { return session.ErrUnavailable }))
+	rec := httptest.NewRecorder()
+	req := httptest.NewRequest("GET", "/", nil)
+	req.Header.Set("Authorization", "Bearer "+raw)
+	down.Authenticate(http.NotFoundHandler()).ServeHTTP(rec, req)
+	if rec.Code != http.StatusServiceUnavailable {
+		t.Fatalf("status %d, want 503", rec.Code)
+	}
+}
+
+type checkerFunc func(context.Context, string, time.Time) error
+
+func (f checkerFunc) Check(ctx context.Context, id string, now time.Time) error { return f(ctx, id, now) }

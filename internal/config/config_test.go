@@ -1,0 +1,98 @@
+package config
+
+import (
+	"encoding/base64"
+	"errors"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+)
+
+func env(m map[string]string) func(string) string { return func(k string) string { return m[k] } }
+
+var key32 = base64.StdEncoding.EncodeToString([]byte("0123456789abcdef0123456789abcdef"))
+
+func TestDecodeKey(t *testing.T) {
+	raw := []byte{0xfb, 0xff, 0xfe, 0x00, 0x01, 0x02, 0x03}
+	for _, enc := range []*base64.Encoding{base64.StdEncoding, base64.RawStdEncoding, base64.URLEncoding, base64.RawURLEncoding} {
+		got, err := DecodeKey(enc.EncodeToString(raw))
+		if err != nil || string(got) != string(raw) {
+			t.Errorf("%v: %x %v", enc, got, err)
+		}
+	}
+	for _, bad := range []string{"not base64!", "a", "ab=c", " YWJj"} {
+		if _, err := DecodeKey(bad); err == nil {
+			t.Errorf("%q decoded", bad)
+		}
+	}
+}
+
+func TestCheck(t *testing.T) {
+	good := map[string]string{EnvSigningKey: key32, EnvAdminPassword: "pw"}
+	with := func(extra map[string]string) map[string]string {
+		out := map[string]string{}
+		for k, v := range good {
+			out[k] = v
+		}
+		for k, v := range extra {
+			out[k] = v
+		}
+		return out
+	}
+	tests := []struct {
+		name string
+		env  map[string]string
+		vars []string // the variables the problems must name, in any order
+	}{
+		{"defaults suffice in development", good, nil},
+		{"nothing set", map[string]string{}, []string{EnvSigningKey, EnvAdminPassword}},
+		{"short HS256 key", with(map[string]string{EnvSigningKey: base64.StdEncoding.EncodeToString(make([]byte, 31))}), []string{EnvSigningKey}},
+		{"bad base64 is one problem, not two", with(map[string]string{EnvSigningKey: "%%%"}), []string{EnvSigningKey}},
+		{"bools", with(map[string]string{EnvDebug: "yes please", EnvMetrics: "1"}), []string{EnvDebug}},
+		{"durations", with(map[string]string{EnvAccessTTL: "-5m", EnvRefreshTTL: "forever"}), []string{EnvAccessTTL, EnvRefreshTTL}},
+		{"ttl order", with(map[string]string{EnvRefreshTTL: "200h"}), []string{EnvRefreshTTL}},
+		{"production needs iss and aud", with(map[string]string{EnvRelayEnv: Production}), []string{EnvIssuer, EnvAudience}},
+		{"unknown alg, env, backend, bad addr", with(map[string]string{EnvSigningAlg: "RS256", EnvRelayEnv: "qa", EnvBackend: "sql", EnvListenAddr: "8080"}),
+			[]string{EnvSigningAlg, EnvRelayEnv, EnvBackend, EnvListenAddr}},
+		{"redis needs a url", with(map[string]string{EnvBackend: BackendRedis}), []string{EnvRedisURL}},
+		{"bad previous key", with(map[string]string{EnvPreviousKeys: key32 + ",!!"}), []string{EnvPreviousKeys}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := Check(env(tt.env))
+			var got []string
+			for _, e := range problemsOf(err) {
+				var p *Problem
+				if !errors.As(e, &p) {
+					t.Fatalf("%v is not a *Problem", e)
+				}
+				got = append(got, p.Var)
+			}
+			if strings.Join(sorted(got), ",") != strings.Join(sorted(tt.vars), ",") {
+				t.Fatalf("problems name %v, want %v (%v)", got, tt.vars, err)
+			}
+		})
+	}
+}
+
+func sorted(s []string) []string {
+	out := slices.Clone(s)
+	slices.Sort(out)
+	return out
+}
+
+func TestDefaults(t *testing.T) {
+	c, err := Check(env(map[string]string{EnvSigningKey: key32, EnvAdminPassword: "pw", EnvAccessTTL: "90s"}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Env != Development || c.ListenAddr != DefaultListenAddr || c.SigningAlg != AlgHS256 || c.SessionBackend != BackendMemory ||
+		c.AccessTTL != 90*time.Second || c.RefreshTTL != DefaultRefreshTTL || c.SessionTTL != DefaultSessionTTL ||
+		c.Issuer != DefaultDevIssuer || c.Audience != DefaultDevAudience || len(c.SigningKey) != 32 {
+		t.Fatalf("defaults: %+v", c)
+	}
+	if s := strings.Join([]string{c.SigningKey.String(), c.AdminPassword.String()}, " "); strings.Contains(s, "0123") || strings.Contains(s, "pw") {
+		t.Fatal("a secret prints")
+	}
+}

@@ -1,0 +1,91 @@
+package server
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"mime"
+	"net/http"
+
+	"github.com/relayauth/relayauth"
+)
+
+// MaxBodyBytes caps every request body. Auth requests are small.
+const MaxBodyBytes = 16 << 10
+
+// decodeJSON reads one JSON object into dst: application/json only, at
+// most MaxBodyBytes, no unknown fields, nothing after the object.
+func decodeJSON(w http.ResponseWriter, r *http.Request, dst any) error {
+	if err := requireMediaType(r, "application/json"); err != nil {
+		return err
+	}
+	r.Body = http.MaxBytesReader(w, r.Body, MaxBodyBytes)
+	dec := json.NewDecoder(r.Body)
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(dst); err != nil {
+		return bodyError(err)
+	}
+	if err := dec.Decode(&struct{}{}); !errors.Is(err, io.EOF) {
+		if err != nil {
+			return bodyError(err)
+		}
+		return fmt.Errorf("%w: body holds more than one JSON value", relayauth.ErrInvalid)
+	}
+	return nil
+}
+
+// decodeForm parses an application/x-www-form-urlencoded body.
+func decodeForm(w http.ResponseWriter, r *http.Request) error {
+	if err := requireMediaType(r, "application/x-www-form-urlencoded"); err != nil {
+		return err
+	}
+	r.Body = http.MaxBytesReader(w, r.Body, MaxBodyBytes)
+	if err := r.ParseForm(); err != nil {
+		return bodyError(err)
+	}
+	return nil
+}
+
+func requireMediaType(r *http.Request, want string) error {
+	mt, _, err := mime.ParseMediaType(r.Header.Get("Content-Type"))
+	if err != nil || mt != want {
+		return fmt.Errorf("%w: Content-Type must be %s", relayauth.ErrUnsupportedMediaType, want)
+	}
+	return nil
+}
+
+// bodyError turns a decoding error into a client error whose text echoes
+// nothing of the body but the position and kind of the fault.
+func bodyError(err error) error {
+	var tooBig *http.MaxBytesError
+	var syntax *json.SyntaxError
+	var typ *json.UnmarshalTypeError
+	switch {
+	case errors.As(err, &tooBig):
+		return fmt.Errorf("%w: body over %d bytes", relayauth.ErrTooLarge, MaxBodyBytes)
+	case errors.As(err, &syntax):
+		return fmt.Errorf("%w: malformed JSON at byte %d", relayauth.ErrInvalid, syntax.Offset)
+	case errors.As(err, &typ):
+		return fmt.Errorf("%w: field %q must be %s", relayauth.ErrInvalid, truncate(typ.Field, 64), typ.Type)
+	case errors.Is(err, io.EOF), errors.Is(err, io.ErrUnexpectedEOF):
+		return fmt.Errorf("%w: body is empty or cut short", relayauth.ErrInvalid)
+	default:
+		// json's "unknown field" and form errors: short, and say which field.
+		return fmt.Errorf("%w: %s", relayauth.ErrInvalid, truncate(err.Error(), 120))
+	}
+}
+
+func truncate(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	return s[:n] + "…"
+}
+
+// writeJSON answers v as JSON with status.
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	_ = json.NewEncoder(w).Encode(v)
+}

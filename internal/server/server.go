@@ -1,0 +1,60 @@
+// Package server is Relay Auth's HTTP API: the handlers of the contract in
+// shared/docs/http-api.md, wired in routes.go, each a plain function of
+// the dependencies it needs.
+package server
+
+import (
+	"errors"
+	"log/slog"
+	"net/http"
+	"time"
+
+	"github.com/relayauth/relayauth/httpauth"
+	"github.com/relayauth/relayauth/internal/password"
+	"github.com/relayauth/relayauth/session"
+	"github.com/relayauth/relayauth/token"
+)
+
+// Deps are what the server needs. All fields are required unless marked.
+type Deps struct {
+	Log      *slog.Logger
+	Keys     *token.KeySet
+	Issuer   *token.Issuer
+	Verifier *token.Verifier
+	Sessions session.Store
+	Hasher   *password.Hasher
+	// Admin is the bootstrap admin's password hash (from ADMIN_PASSWORD).
+	Admin *password.Hash
+	// Now is the clock; time.Now when nil.
+	Now func() time.Time
+
+	AccessTTL  time.Duration // access-token lifetime
+	RefreshTTL time.Duration // idle timeout: a session unrefreshed this long ends
+	SessionTTL time.Duration // absolute timeout
+}
+
+// server holds the dependencies every handler closes over.
+type server struct {
+	Deps
+	auth *httpauth.Authenticator
+	mux  *http.ServeMux
+}
+
+// New returns the HTTP handler of the whole API.
+func New(d Deps) (http.Handler, error) {
+	switch {
+	case d.Log == nil, d.Keys == nil, d.Issuer == nil, d.Verifier == nil,
+		d.Sessions == nil, d.Hasher == nil, d.Admin == nil:
+		return nil, errors.New("server: missing dependency")
+	case d.AccessTTL <= 0 || d.RefreshTTL <= 0 || d.SessionTTL <= 0:
+		return nil, errors.New("server: token lifetimes must be positive")
+	}
+	if d.Now == nil {
+		d.Now = time.Now
+	}
+	s := &server{Deps: d}
+	s.auth = httpauth.NewAuthenticator(d.Verifier, d.Sessions, httpauth.WithClock(d.Now), httpauth.WithLogger(d.Log))
+	s.mux = http.NewServeMux()
+	s.routes(s.mux)
+	return s.outer(s.mux), nil
+}
