@@ -375,3 +375,51 @@ func TestUsage(t *testing.T) {
 		}
 	}
 }
+
+// A Redis outage under the real server: tokens fail closed with 503 and
+// /readyz says not ready; when Redis returns, both recover on their own.
+func TestEndToEndRedisOutage(t *testing.T) {
+	srv := testredis.Start(t, 0, t.TempDir())
+	env := baseEnv()
+	env["SESSION_STORE_BACKEND"] = "redis"
+	env["REDIS_URL"] = "redis://" + srv.Addr() + "/0"
+	env["REVOCATION_SLA"] = "1s"
+	base, _, _ := startRun(t, env)
+	c := client{t, base}
+	access, _ := c.login(e2ePassword)
+
+	status := func(path, bearer string) int {
+		req, _ := http.NewRequest("GET", base+path, nil)
+		if bearer != "" {
+			req.Header.Set("Authorization", "Bearer "+bearer)
+		}
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatalf("the server itself must keep running: %v", err)
+		}
+		resp.Body.Close()
+		return resp.StatusCode
+	}
+	eventually := func(what string, cond func() bool) {
+		t.Helper()
+		deadline := time.Now().Add(10 * time.Second)
+		for !cond() {
+			if time.Now().After(deadline) {
+				t.Fatalf("not within 10s: %s", what)
+			}
+			time.Sleep(50 * time.Millisecond)
+		}
+	}
+
+	srv.Kill()
+	eventually("tokens fail closed", func() bool { return status("/auth/me", access) == 503 })
+	if s := status("/readyz", ""); s != 503 {
+		t.Fatalf("/readyz during the outage: %d", s)
+	}
+	if s := status("/healthz", ""); s != 200 {
+		t.Fatalf("/healthz during the outage: %d (the process is alive)", s)
+	}
+	srv.Restart()
+	eventually("tokens recover", func() bool { return status("/auth/me", access) == 200 })
+	eventually("readyz recovers", func() bool { return status("/readyz", "") == 200 })
+}

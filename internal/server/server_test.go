@@ -2,6 +2,7 @@ package server
 
 import (
 	"bytes"
+	"encoding/base64"
 	"context"
 	"encoding/json"
 	"io"
@@ -98,6 +99,10 @@ func newHarness(t *testing.T, opts ...harnessOpt) *harness {
 	}
 	t.Cleanup(func() { d.Sessions.Close() })
 	return &harness{t: t, h: h, clock: clk, sessions: d.Sessions, keys: keys, logs: logs}
+}
+
+func (h *harness) verifier() *token.Verifier {
+	return token.NewVerifier(h.keys, "relay-test", "relay-aud", token.WithClock(h.clock.Now))
 }
 
 type response struct {
@@ -701,5 +706,28 @@ func TestNoSecretsInLogs(t *testing.T) {
 	}
 	if !strings.Contains(logs, `"msg":"login failed"`) {
 		t.Fatal("failed login was not logged")
+	}
+}
+
+// security.md 13: session ids and refresh-token ids carry 128 random bits.
+func TestIDEntropy(t *testing.T) {
+	h := newHarness(t)
+	seen := map[string]bool{}
+	for range 50 {
+		p := h.loginAdmin()
+		c, err := h.verifier().VerifyRefresh(p.RefreshToken)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, id := range []string{p.SessionID, c.ID} {
+			raw, err := base64.RawURLEncoding.DecodeString(id)
+			if err != nil || len(raw) < 16 {
+				t.Fatalf("id %q carries %d bytes, want >= 16", id, len(raw))
+			}
+			if seen[id] {
+				t.Fatalf("id %q repeated", id)
+			}
+			seen[id] = true
+		}
 	}
 }

@@ -6,11 +6,7 @@ import (
 	"encoding/base64"
 	"errors"
 	"fmt"
-	"net"
-	"os/exec"
-	"path/filepath"
 	"slices"
-	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -353,60 +349,13 @@ func TestDataLossClearsMirror(t *testing.T) {
 	})
 }
 
-// server is a redis-server of the test's own, for outage tests.
-type server struct {
-	t    *testing.T
-	port int
-	dir  string
-	cmd  *exec.Cmd
-}
-
-func startServer(t *testing.T, port int, dir string) *server {
-	t.Helper()
-	bin, err := exec.LookPath("redis-server")
-	if err != nil {
-		// The shared server of testredis proves redis-server is meant
-		// to be here; without it the outage cannot be staged.
-		testredis.Addr(t)
-		t.Skip("redis-server is not on PATH")
-	}
-	if port == 0 {
-		l, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			t.Fatal(err)
-		}
-		port = l.Addr().(*net.TCPAddr).Port
-		l.Close()
-	}
-	cmd := exec.Command(bin, "--bind", "127.0.0.1", "--port", strconv.Itoa(port), "--dir", dir,
-		"--save", "", "--appendonly", "yes", "--appendfsync", "always", "--logfile", filepath.Join(dir, "redis.log"))
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	s := &server{t: t, port: port, dir: dir, cmd: cmd}
-	t.Cleanup(s.kill)
-	c := redis.NewClient(&redis.Options{Addr: s.addr()})
-	defer c.Close()
-	eventually(t, 10*time.Second, "redis-server answers", func() bool { return c.Ping(ctx).Err() == nil })
-	return s
-}
-
-func (s *server) addr() string { return fmt.Sprintf("127.0.0.1:%d", s.port) }
-
-func (s *server) kill() {
-	if s.cmd.ProcessState == nil {
-		s.cmd.Process.Kill()
-		s.cmd.Wait()
-	}
-}
-
 // TestOutageFailsClosed is security.md 14: when Redis is gone, Check
 // refuses every session within the freshness window, and recovers on its
 // own when Redis returns.
 func TestOutageFailsClosed(t *testing.T) {
 	dir := t.TempDir()
-	srv := startServer(t, 0, dir)
-	c := redis.NewClient(&redis.Options{Addr: srv.addr(), MaxRetries: -1, DialTimeout: 200 * time.Millisecond})
+	srv := testredis.Start(t, 0, dir)
+	c := redis.NewClient(&redis.Options{Addr: srv.Addr(), MaxRetries: -1, DialTimeout: 200 * time.Millisecond})
 	defer c.Close()
 	const freshness = 300 * time.Millisecond
 	s := newStore(t, c, WithFreshness(freshness))
@@ -419,7 +368,7 @@ func TestOutageFailsClosed(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	srv.kill()
+	srv.Kill()
 	killed := time.Now()
 	eventually(t, 5*time.Second, "Check fails closed", func() bool {
 		return errors.Is(s.Check(ctx, x.ID, now), session.ErrUnavailable)
@@ -447,7 +396,7 @@ func TestOutageFailsClosed(t *testing.T) {
 	}
 
 	// Same port, same append-only file: the data is back.
-	startServer(t, srv.port, dir)
+	srv.Restart()
 	eventually(t, 5*time.Second, "Check recovers", func() bool {
 		return !errors.Is(s.Check(ctx, x.ID, now), session.ErrUnavailable)
 	})
@@ -469,8 +418,8 @@ func TestOutageFailsClosed(t *testing.T) {
 // unknown, not live.
 func TestOutageWithDataLoss(t *testing.T) {
 	dir := t.TempDir()
-	srv := startServer(t, 0, dir)
-	c := redis.NewClient(&redis.Options{Addr: srv.addr(), MaxRetries: -1, DialTimeout: 200 * time.Millisecond})
+	srv := testredis.Start(t, 0, dir)
+	c := redis.NewClient(&redis.Options{Addr: srv.Addr(), MaxRetries: -1, DialTimeout: 200 * time.Millisecond})
 	defer c.Close()
 	s := newStore(t, c, WithFreshness(300*time.Millisecond))
 	now := soon()
@@ -478,12 +427,12 @@ func TestOutageWithDataLoss(t *testing.T) {
 	if err := s.Create(ctx, x); err != nil {
 		t.Fatal(err)
 	}
-	srv.kill()
+	srv.Kill()
 	eventually(t, 5*time.Second, "Check fails closed", func() bool {
 		return errors.Is(s.Check(ctx, x.ID, now), session.ErrUnavailable)
 	})
 	empty := t.TempDir()
-	startServer(t, srv.port, empty)
+	testredis.Start(t, srv.Port, empty)
 	eventually(t, 5*time.Second, "Check recovers", func() bool {
 		return !errors.Is(s.Check(ctx, x.ID, now), session.ErrUnavailable)
 	})
