@@ -423,3 +423,31 @@ func TestEndToEndRedisOutage(t *testing.T) {
 	eventually("tokens recover", func() bool { return status("/auth/me", access) == 200 })
 	eventually("readyz recovers", func() bool { return status("/readyz", "") == 200 })
 }
+
+// An asymmetric deployment publishes its public key and nothing private.
+func TestServeEdDSAPublishesJWKS(t *testing.T) {
+	for _, alg := range []string{"EdDSA", "ES256"} {
+		t.Run(alg, func(t *testing.T) {
+			base, _, _ := startRun(t, map[string]string{"LISTEN_ADDR": "127.0.0.1:0", "JWT_SIGNING_ALG": alg}, "--dev")
+			resp, err := http.Get(base + "/.well-known/jwks.json")
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer resp.Body.Close()
+			var set struct {
+				Keys []map[string]any `json:"keys"`
+			}
+			if err := json.NewDecoder(resp.Body).Decode(&set); err != nil {
+				t.Fatal(err)
+			}
+			if len(set.Keys) != 1 || set.Keys[0]["kid"] == "" || set.Keys[0]["alg"] != alg {
+				t.Fatalf("jwks %v", set.Keys)
+			}
+			for _, private := range []string{"d", "k", "p", "q"} {
+				if _, ok := set.Keys[0][private]; ok {
+					t.Fatalf("jwks publishes private member %q", private)
+				}
+			}
+		})
+	}
+}

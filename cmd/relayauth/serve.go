@@ -147,7 +147,7 @@ func keySet(cfg config.Config) (*token.KeySet, error) {
 
 func openSessions(ctx context.Context, cfg config.Config) (session.Store, error) {
 	if cfg.SessionBackend == config.BackendMemory {
-		return session.NewMemoryStore(), nil
+		return session.NewMemoryStore(session.WithJanitor(time.Minute)), nil
 	}
 	client, err := redisClient(cfg.RedisURL)
 	if err != nil {
