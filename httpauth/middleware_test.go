@@ -122,4 +122,6 @@ func TestVerifyAccessFailsClosed(t *testing.T) {
 
 type checkerFunc func(context.Context, string, time.Time) error
 
-func (f checkerFunc) Check(ctx context.Context, id string, now time.Time) error { return f(ctx, id, now) }
+func (f checkerFunc) Check(ctx context.Context, id string, now time.Time) error {
+	return f(ctx, id, now)
+}
