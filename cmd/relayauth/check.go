@@ -11,9 +11,12 @@ func check(args []string, getenv func(string) string, stdout, stderr io.Writer) 
 	if len(args) > 0 {
 		return fmt.Errorf("%w: check takes no arguments", errUsage)
 	}
-	cfg, err := loadConfig(getenv)
+	cfg, warnings, err := loadConfig(getenv)
 	if err != nil {
 		return err
+	}
+	for _, w := range warnings {
+		fmt.Fprintln(stdout, "  - "+w.String())
 	}
 	if _, err := keySet(cfg); err != nil {
 		return fmt.Errorf("configuration is invalid:\n  - %v", err)

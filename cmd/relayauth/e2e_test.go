@@ -6,6 +6,7 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"net/http"
 	"os"
@@ -224,12 +225,7 @@ func TestEndToEndBinary(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds the binary")
 	}
-	bin := filepath.Join(t.TempDir(), "relayauth")
-	build := exec.Command("go", "build", "-o", bin, ".")
-	if out, err := build.CombinedOutput(); err != nil {
-		t.Fatalf("go build: %v\n%s", err, out)
-	}
-	cmd := exec.Command(bin, "serve")
+	cmd := exec.Command(buildBinary(t), "serve")
 	cmd.Env = []string{"PATH=" + os.Getenv("PATH")}
 	for k, v := range baseEnv() {
 		cmd.Env = append(cmd.Env, k+"="+v)
@@ -277,6 +273,40 @@ func TestEndToEndBinary(t *testing.T) {
 			t.Fatal("a secret reached the server log")
 		}
 	}
+}
+
+var (
+	buildOnce sync.Once
+	binPath   string
+	buildErr  error
+)
+
+// buildBinary builds cmd/relayauth once per test run.
+func buildBinary(t *testing.T) string {
+	t.Helper()
+	buildOnce.Do(func() {
+		dir, err := os.MkdirTemp("", "relayauth-e2e-")
+		if err != nil {
+			buildErr = err
+			return
+		}
+		binPath = filepath.Join(dir, "relayauth")
+		if out, err := exec.Command("go", "build", "-o", binPath, ".").CombinedOutput(); err != nil {
+			buildErr = fmt.Errorf("go build: %v\n%s", err, out)
+		}
+	})
+	if buildErr != nil {
+		t.Fatal(buildErr)
+	}
+	return binPath
+}
+
+func TestMain(m *testing.M) {
+	code := m.Run()
+	if binPath != "" {
+		os.RemoveAll(filepath.Dir(binPath))
+	}
+	os.Exit(code)
 }
 
 // Sessions on the Redis backend survive a restart of the server.
@@ -449,5 +479,99 @@ func TestServeEdDSAPublishesJWKS(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// The real binary refuses every unsafe production configuration, naming
+// each problem, and serves with a safe one.
+func TestProductionSafetyBinary(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds the binary")
+	}
+	bin := buildBinary(t)
+	addr := testredis.Addr(t)
+	safe := map[string]string{
+		"RELAY_ENV": "production", "LISTEN_ADDR": "127.0.0.1:0",
+		"JWT_SIGNING_KEY": base64.StdEncoding.EncodeToString([]byte{0x8f, 0x1c, 0x9a, 0x02, 0xe4, 0x77, 0x3b, 0xd0, 0x5e, 0x61, 0xaa, 0x13, 0xc8, 0x4f, 0x90, 0x2d, 0x7b, 0xee, 0x06, 0x35, 0x9c, 0x41, 0xfa, 0x88, 0x17, 0xd3, 0x6a, 0xb5, 0x20, 0xcf, 0x59, 0x94}),
+		"JWT_ISSUER":      "https://auth.example", "JWT_AUDIENCE": "orders",
+		"ADMIN_PASSWORD":        "a-long-random-passphrase-9f3k",
+		"SESSION_STORE_BACKEND": "redis", "REDIS_URL": "redis://" + addr + "/0", "REDIS_KEY_PREFIX": testredis.Prefix(t),
+		"AUTH_SIGNING_METRICS_ENABLED": "false",
+	}
+	tests := []struct {
+		name string
+		env  map[string]string
+		want []string
+	}{
+		{"debug", merge(safe, map[string]string{"RELAY_DEBUG": "true"}), []string{"RELAY_DEBUG"}},
+		{"demo mocks", merge(safe, map[string]string{"RELAY_DEMO_MOCKS": "true"}), []string{"RELAY_DEMO_MOCKS"}},
+		{"mock signing", merge(safe, map[string]string{"RELAY_MOCK_SIGNING": "1"}), []string{"RELAY_MOCK_SIGNING"}},
+		{"weak key", merge(safe, map[string]string{"JWT_SIGNING_KEY": base64.StdEncoding.EncodeToString([]byte("my-company-jwt-signing-passphrase!"))}), []string{"JWT_SIGNING_KEY"}},
+		{"memory store", merge(safe, map[string]string{"SESSION_STORE_BACKEND": "memory"}), []string{"SESSION_STORE_BACKEND"}},
+		{"weak admin password", merge(safe, map[string]string{"ADMIN_PASSWORD": "admin123"}), []string{"ADMIN_PASSWORD"}},
+		{"metrics undecided", merge(safe, map[string]string{"AUTH_SIGNING_METRICS_ENABLED": ""}), []string{"AUTH_SIGNING_METRICS_ENABLED"}},
+		{"several at once", merge(safe, map[string]string{"RELAY_DEBUG": "true", "JWT_AUDIENCE": "", "ADMIN_PASSWORD": ""}),
+			[]string{"RELAY_DEBUG", "JWT_AUDIENCE", "ADMIN_PASSWORD"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			for _, command := range []string{"serve", "check"} {
+				cmd := exec.Command(bin, command)
+				cmd.Env = []string{"PATH=" + os.Getenv("PATH")}
+				for k, v := range tt.env {
+					cmd.Env = append(cmd.Env, k+"="+v)
+				}
+				// A binary that wrongly starts would serve forever: bound it.
+				timer := time.AfterFunc(20*time.Second, func() { _ = cmd.Process.Kill() })
+				out, err := cmd.CombinedOutput()
+				timer.Stop()
+				var exit *exec.ExitError
+				if !errors.As(err, &exit) || exit.ExitCode() == 0 {
+					t.Fatalf("%s with an unsafe config: err=%v\n%s", command, err, out)
+				}
+				for _, w := range tt.want {
+					if !strings.Contains(string(out), w) {
+						t.Errorf("%s output does not name %s:\n%s", command, w, out)
+					}
+				}
+				if pw := tt.env["ADMIN_PASSWORD"]; pw != "" && strings.Contains(string(out), pw) {
+					t.Errorf("%s printed the admin password", command)
+				}
+			}
+		})
+	}
+	t.Run("safe config starts", func(t *testing.T) {
+		var out strings.Builder
+		if err := run(context.Background(), []string{"check"}, envFunc(safe), nil, &out, io.Discard); err != nil {
+			t.Fatalf("check: %v", err)
+		}
+		base, _, _ := startRun(t, safe)
+		flow(t, base, safe["ADMIN_PASSWORD"])
+	})
+}
+
+// The mock signer uses the published demo key outside production and
+// cannot exist in production, even if the validator were skipped.
+func TestMockSigningKeySet(t *testing.T) {
+	cfg, _, err := loadConfig(envFunc(merge(baseEnv(), map[string]string{"RELAY_MOCK_SIGNING": "true"})))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ks, err := keySet(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	plain := cfg
+	plain.MockSigning = false
+	real, err := keySet(plain)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ks.Active().ID() == real.Active().ID() {
+		t.Fatal("mock signing did not switch to the demo key")
+	}
+	cfg.Env = "production"
+	if _, err := keySet(cfg); err == nil || !strings.Contains(err.Error(), "RELAY_MOCK_SIGNING") {
+		t.Fatalf("production mock signer: %v", err)
 	}
 }

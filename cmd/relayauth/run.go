@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"strings"
 )
 
 // errUsage marks a command-line mistake (exit status 2).
@@ -44,17 +43,4 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdin i
 		fmt.Fprint(stderr, usage)
 		return fmt.Errorf("%w: unknown command %q", errUsage, args[0])
 	}
-}
-
-// problems formats a joined error one problem per line.
-func problems(err error) string {
-	var lines []string
-	if j, ok := err.(interface{ Unwrap() []error }); ok {
-		for _, e := range j.Unwrap() {
-			lines = append(lines, "  - "+e.Error())
-		}
-	} else {
-		lines = append(lines, "  - "+err.Error())
-	}
-	return strings.Join(lines, "\n")
 }

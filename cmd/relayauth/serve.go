@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"crypto/rand"
+	"crypto/sha256"
 	"encoding/base64"
 	"errors"
 	"flag"
@@ -19,6 +20,7 @@ import (
 
 	"github.com/relayauth/relayauth/internal/config"
 	"github.com/relayauth/relayauth/internal/password"
+	"github.com/relayauth/relayauth/internal/safety"
 	"github.com/relayauth/relayauth/internal/server"
 	"github.com/relayauth/relayauth/session"
 	"github.com/relayauth/relayauth/session/redisstore"
@@ -44,15 +46,25 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 			return err
 		}
 	}
-	cfg, err := loadConfig(getenv)
+	cfg, warnings, err := loadConfig(getenv)
 	if err != nil {
 		return err
 	}
-	log := slog.New(slog.NewJSONHandler(stderr, nil))
+	level := new(slog.LevelVar)
+	if cfg.Debug {
+		level.Set(slog.LevelDebug)
+	}
+	log := slog.New(slog.NewJSONHandler(stderr, &slog.HandlerOptions{Level: level}))
+	for _, w := range warnings {
+		log.Warn("unsafe configuration", "env", cfg.Env, "var", w.Var, "problem", w.Problem, "fix", w.Fix)
+	}
 
 	keys, err := keySet(cfg)
 	if err != nil {
 		return err
+	}
+	if cfg.MockSigning {
+		log.Warn("RELAY_MOCK_SIGNING: tokens are signed with the published demo key; anyone can forge them", "kid", keys.Active().ID())
 	}
 	sessions, err := openSessions(ctx, cfg)
 	if err != nil {
@@ -76,6 +88,10 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 		AccessTTL:  cfg.AccessTTL,
 		RefreshTTL: cfg.RefreshTTL,
 		SessionTTL: cfg.SessionTTL,
+		Env:        cfg.Env,
+		Version:    version,
+		LogLevel:   level,
+		DemoMocks:  cfg.DemoMocks,
 	})
 	if err != nil {
 		return err
@@ -119,18 +135,63 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 	return nil
 }
 
-// loadConfig runs load → defaults → validate and reports every problem.
-func loadConfig(getenv func(string) string) (config.Config, error) {
+// loadConfig runs load → defaults → validate, then the production
+// safety checks, and reports every problem of all of them at once. It
+// returns the warnings (staging) that do not stop the server.
+func loadConfig(getenv func(string) string) (config.Config, []safety.Violation, error) {
 	cfg, err := config.Check(getenv)
+	var lines []string
+	named := map[string]bool{}
 	if err != nil {
-		return config.Config{}, fmt.Errorf("configuration is invalid:\n%s", problems(err))
+		for _, e := range config.Problems(err) {
+			lines = append(lines, "  - "+e.Error())
+			var p *config.Problem
+			if errors.As(e, &p) {
+				named[p.Var] = true
+			}
+		}
 	}
-	return cfg, nil
+	var warnings []safety.Violation
+	for _, v := range safety.Check(cfg) {
+		switch {
+		case named[v.Var]:
+			// already reported by the configuration check
+		case v.Severity == safety.Error:
+			lines = append(lines, "  - "+v.String())
+		default:
+			warnings = append(warnings, v)
+		}
+	}
+	if len(lines) > 0 {
+		return config.Config{}, nil, fmt.Errorf("configuration is unsafe or invalid for %s (%d problems):\n%s",
+			envName(cfg.Env), len(lines), strings.Join(lines, "\n"))
+	}
+	return cfg, warnings, nil
 }
+
+func envName(env string) string {
+	if env == "" {
+		return config.Development
+	}
+	return env
+}
+
+// demoSigningSecret is the mock signer's key: published in this source, so
+// tokens it signs prove nothing. It exists for reproducible local demos
+// (tokens survive restarts) and is refused in production twice over: by
+// the safety validator and here.
+var demoSigningSecret = sha256.Sum256([]byte("relayauth demo signing key: public, never for production"))
 
 func keySet(cfg config.Config) (*token.KeySet, error) {
 	alg := token.Alg(cfg.SigningAlg)
-	active, err := token.ParsePrivateKey(alg, []byte(cfg.SigningKey.Reveal()))
+	material := []byte(cfg.SigningKey.Reveal())
+	if cfg.MockSigning {
+		if cfg.Env == config.Production {
+			return nil, fmt.Errorf("%s: the mock signer does not exist in production", config.EnvMockSigning)
+		}
+		alg, material = token.HS256, demoSigningSecret[:]
+	}
+	active, err := token.ParsePrivateKey(alg, material)
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", config.EnvSigningKey, err)
 	}

@@ -73,6 +73,9 @@ type Config struct {
 	APIKeysFile    string
 
 	MetricsEnabled bool
+	// MetricsDecided records that AUTH_SIGNING_METRICS_ENABLED was set at
+	// all: production wants an explicit decision either way.
+	MetricsDecided bool
 	Debug          bool
 	DemoMocks      bool
 	MockSigning    bool
@@ -169,6 +172,7 @@ func Load(getenv func(string) string) (Config, error) {
 			c.PreviousKeys = append(c.PreviousKeys, relayauth.Secret(key))
 		}
 	}
+	c.MetricsDecided = strings.TrimSpace(getenv(EnvMetrics)) != ""
 	for _, b := range []struct {
 		name string
 		dst  *bool
@@ -327,6 +331,9 @@ func Check(getenv func(string) string) (Config, error) {
 	}
 	return cfg, errors.Join(errs...)
 }
+
+// Problems splits a joined configuration error into its problems.
+func Problems(err error) []error { return problemsOf(err) }
 
 func problemsOf(err error) []error {
 	if err == nil {
