@@ -73,6 +73,7 @@ func (a *Authenticator) VerifyAccess(ctx context.Context, raw string) (token.Cla
 func (a *Authenticator) Authenticate(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		p, err := a.principal(r)
+		observe(r, Decision{Principal: p, Err: err})
 		if err != nil {
 			WriteError(w, r, a.log, err)
 			return

@@ -125,3 +125,41 @@ type checkerFunc func(context.Context, string, time.Time) error
 func (f checkerFunc) Check(ctx context.Context, id string, now time.Time) error {
 	return f(ctx, id, now)
 }
+
+func TestRequireTenantAndEnabled(t *testing.T) {
+	f := newFixture(t)
+	admin := f.issue("root", "platform", "s-admin", []string{relayauth.RoleAdmin}, nil)
+	ann := f.issue("ann", "acme", "s-ann", nil, nil)
+	mux := http.NewServeMux()
+	mux.Handle("GET /tenants/{tenant}/orders", f.auth.Authenticate(RequireTenant(TenantFromPath("tenant"))(http.HandlerFunc(
+		func(w http.ResponseWriter, r *http.Request) { w.WriteHeader(200) }))))
+	on := false
+	mux.Handle("GET /demo", Enabled(func() bool { return on })(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {})))
+	tests := []struct {
+		path, token string
+		status      int
+	}{
+		{"/tenants/acme/orders", ann, 200},
+		{"/tenants/globex/orders", ann, 404},
+		{"/tenants/globex/orders", admin, 200},
+		{"/tenants/acme/orders", "", 401},
+		{"/demo", "", 404},
+	}
+	for _, tt := range tests {
+		req := httptest.NewRequest("GET", tt.path, nil)
+		if tt.token != "" {
+			req.Header.Set("Authorization", "Bearer "+tt.token)
+		}
+		rec := httptest.NewRecorder()
+		mux.ServeHTTP(rec, req)
+		if rec.Code != tt.status {
+			t.Errorf("%s: %d, want %d", tt.path, rec.Code, tt.status)
+		}
+	}
+	on = true
+	rec := httptest.NewRecorder()
+	mux.ServeHTTP(rec, httptest.NewRequest("GET", "/demo", nil))
+	if rec.Code != 200 {
+		t.Errorf("enabled route: %d", rec.Code)
+	}
+}

@@ -16,7 +16,7 @@ var errNoPrincipal = fmt.Errorf("%w: route not behind Authenticate", relayauth.E
 // (platform admins hold every scope). A missing scope is a 403.
 func RequireScope(scope string) func(http.Handler) http.Handler {
 	denied := fmt.Errorf("%w: scope %q required", ErrInsufficientScope, scope)
-	return require(func(p *relayauth.Principal) error {
+	return require(func(_ *http.Request, p *relayauth.Principal) error {
 		if p.HasScope(scope) {
 			return nil
 		}
@@ -28,7 +28,7 @@ func RequireScope(scope string) func(http.Handler) http.Handler {
 // roles. A missing role is a 403.
 func RequireRole(roles ...string) func(http.Handler) http.Handler {
 	denied := fmt.Errorf("%w: one of roles %q required", relayauth.ErrForbidden, roles)
-	return require(func(p *relayauth.Principal) error {
+	return require(func(_ *http.Request, p *relayauth.Principal) error {
 		for _, r := range roles {
 			if p.HasRole(r) {
 				return nil
@@ -38,15 +38,17 @@ func RequireRole(roles ...string) func(http.Handler) http.Handler {
 	})
 }
 
-func require(check func(*relayauth.Principal) error) func(http.Handler) http.Handler {
+func require(check func(*http.Request, *relayauth.Principal) error) func(http.Handler) http.Handler {
 	return func(next http.Handler) http.Handler {
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			p, ok := relayauth.FromContext(r.Context())
 			if !ok {
+				observe(r, Decision{Err: errNoPrincipal})
 				WriteError(w, r, slog.Default(), errNoPrincipal)
 				return
 			}
-			if err := check(p); err != nil {
+			if err := check(r, p); err != nil {
+				observe(r, Decision{Principal: p, Err: err})
 				WriteError(w, r, slog.Default(), err)
 				return
 			}

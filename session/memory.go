@@ -288,3 +288,6 @@ func (m *MemoryStore) Close() error {
 	})
 	return nil
 }
+
+// Backend names the backend for diagnostics.
+func (m *MemoryStore) Backend() string { return "memory" }

@@ -68,6 +68,9 @@ func newKeySet(active *Key, keys []*Key) (*KeySet, error) {
 // Active returns the signing key, or nil for a verification-only set.
 func (ks *KeySet) Active() *Key { return ks.active }
 
+// Keys returns every key of the set, the active one first.
+func (ks *KeySet) Keys() []*Key { return append([]*Key(nil), ks.keys...) }
+
 // Rotate returns a new set in which next is active and the current active
 // key becomes the newest previous key, still verifying tokens it signed.
 func (ks *KeySet) Rotate(next *Key) (*KeySet, error) {

@@ -1,12 +1,18 @@
 package server
 
 import (
+	"context"
 	"errors"
 	"fmt"
+	"math"
 	"net/http"
+	"strconv"
+	"strings"
+	"time"
 
 	"github.com/relayauth/relayauth"
 	"github.com/relayauth/relayauth/httpauth"
+	"github.com/relayauth/relayauth/internal/audit"
 	"github.com/relayauth/relayauth/session"
 )
 
@@ -37,20 +43,36 @@ func (s *server) handleLogin() http.Handler {
 			httpauth.WriteError(w, r, s.Log, fmt.Errorf("%w: username and password are required, at most %d bytes each", relayauth.ErrInvalid, maxCredentialField))
 			return
 		}
+		account, client := strings.ToLower(req.Username), clientIP(r)
+		event := audit.Event{Action: "login", Actor: req.Username, Method: "password"}
+		// Throttled before hashing: a locked account refuses even the right
+		// password, and costs no hash.
+		if wait, ok := s.Throttle.Allow(account, client); !ok {
+			event.Outcome, event.Reason = audit.Failure, "throttled"
+			s.Audit.Log(r.Context(), event)
+			w.Header().Set("Retry-After", strconv.Itoa(int(math.Ceil(wait.Seconds()))))
+			httpauth.WriteError(w, r, s.Log, fmt.Errorf("%w: too many failed logins; retry later", relayauth.ErrThrottled))
+			return
+		}
 		want := s.Admin
 		if req.Username != AdminUsername {
 			want = nil // still hashes, so unknown users take as long
 		}
-		ok, err := s.Hasher.Check(r.Context(), want, req.Password)
+		ctx, cancel := context.WithTimeout(r.Context(), hashWait)
+		ok, err := s.Hasher.Check(ctx, want, req.Password)
+		cancel()
 		if err != nil {
 			httpauth.WriteError(w, r, s.Log, err)
 			return
 		}
 		if !ok {
-			s.Log.InfoContext(r.Context(), "login failed", "ip", clientIP(r))
+			s.Throttle.Failure(account, client)
+			event.Outcome, event.Reason = audit.Failure, "bad credentials"
+			s.Audit.Log(r.Context(), event)
 			httpauth.WriteError(w, r, s.Log, errBadCredentials)
 			return
 		}
+		s.Throttle.Success(account)
 		pair, err := s.startSession(r.Context(), r, grant{
 			Subject: AdminUsername,
 			Tenant:  AdminTenant,
@@ -61,10 +83,15 @@ func (s *server) handleLogin() http.Handler {
 			httpauth.WriteError(w, r, s.Log, err)
 			return
 		}
-		s.Log.InfoContext(r.Context(), "login", "subject", AdminUsername, "tenant", AdminTenant, "session_id", pair.SessionID, "ip", clientIP(r))
+		event.Outcome, event.ActorTenant, event.Target = audit.Success, AdminTenant, pair.SessionID
+		s.Audit.Log(r.Context(), event)
 		writeJSON(w, http.StatusOK, pair)
 	})
 }
+
+// hashWait bounds how long a login waits for a free password-hashing
+// slot before it is answered 503: a flood queues briefly, never forever.
+const hashWait = 2 * time.Second
 
 var errRefreshInvalid = fmt.Errorf("%w: refresh token is invalid, expired or revoked", relayauth.ErrUnauthenticated)
 
@@ -96,10 +123,12 @@ func (s *server) handleRefresh() http.Handler {
 		next := newID()
 		sess, err = s.Sessions.Rotate(r.Context(), sess.ID, c.ID, next, now, s.sessionExpiry(sess.CreatedAt, now))
 		if err != nil {
+			reason := "invalid"
 			if errors.Is(err, session.ErrRefreshReused) {
-				s.Log.WarnContext(r.Context(), "refresh token reuse: session revoked",
-					"subject", c.Subject, "tenant", c.Tenant, "session_id", c.SessionID, "ip", clientIP(r))
+				reason = "refresh token reuse: session revoked"
 			}
+			s.Audit.Log(r.Context(), audit.Event{Action: "token.refresh", Outcome: audit.Failure,
+				Actor: c.Subject, ActorTenant: c.Tenant, Target: c.SessionID, Reason: reason})
 			httpauth.WriteError(w, r, s.Log, refreshError(err))
 			return
 		}
@@ -108,6 +137,8 @@ func (s *server) handleRefresh() http.Handler {
 			httpauth.WriteError(w, r, s.Log, err)
 			return
 		}
+		s.Audit.Log(r.Context(), audit.Event{Action: "token.refresh", Outcome: audit.Success,
+			Actor: c.Subject, ActorTenant: c.Tenant, Target: c.SessionID})
 		writeJSON(w, http.StatusOK, pair)
 	})
 }
@@ -132,7 +163,8 @@ func (s *server) handleLogout() http.Handler {
 			httpauth.WriteError(w, r, s.Log, err)
 			return
 		}
-		s.Log.InfoContext(r.Context(), "logout", "subject", p.Subject, "tenant", p.Tenant, "session_id", p.SessionID)
+		s.Audit.Log(r.Context(), audit.Event{Action: "logout", Outcome: audit.Success,
+			Actor: p.Subject, ActorTenant: p.Tenant, Target: p.SessionID})
 		w.WriteHeader(http.StatusNoContent)
 	})
 }

@@ -7,6 +7,7 @@ import (
 
 	"github.com/relayauth/relayauth"
 	"github.com/relayauth/relayauth/httpauth"
+	"github.com/relayauth/relayauth/internal/audit"
 	"github.com/relayauth/relayauth/session"
 )
 
@@ -82,12 +83,13 @@ func (s *server) handleDeleteSession() http.Handler {
 			err = s.Sessions.Revoke(r.Context(), id)
 		}
 		if err != nil {
-			s.Log.InfoContext(r.Context(), "session revoke refused", "by", p.Subject, "by_tenant", p.Tenant, "session_id", id)
+			s.Audit.Log(r.Context(), audit.Event{Action: "session.revoke", Outcome: audit.Denied,
+				Actor: p.Subject, ActorTenant: p.Tenant, Method: p.Method, Target: id, Reason: err.Error()})
 			httpauth.WriteError(w, r, s.Log, err)
 			return
 		}
-		s.Log.InfoContext(r.Context(), "session revoked", "by", p.Subject, "by_tenant", p.Tenant,
-			"subject", sess.Subject, "tenant", sess.Tenant, "session_id", id)
+		s.Audit.Log(r.Context(), audit.Event{Action: "session.revoke", Outcome: audit.Success,
+			Actor: p.Subject, ActorTenant: p.Tenant, Method: p.Method, Subject: sess.Subject, Tenant: sess.Tenant, Target: id})
 		w.WriteHeader(http.StatusNoContent)
 	})
 }
@@ -112,12 +114,20 @@ func (s *server) handleMassRevoke() http.Handler {
 		}
 		n, err := s.massRevoke(r, p, req.Subject, req.Tenant, req.All)
 		if err != nil {
-			s.Log.InfoContext(r.Context(), "mass revocation refused", "by", p.Subject, "by_tenant", p.Tenant, "err", err)
+			s.Audit.Log(r.Context(), audit.Event{Action: "session.revoke_many", Outcome: audit.Denied,
+				Actor: p.Subject, ActorTenant: p.Tenant, Method: p.Method, Subject: req.Subject, Tenant: req.Tenant, Reason: err.Error()})
 			httpauth.WriteError(w, r, s.Log, err)
 			return
 		}
-		s.Log.InfoContext(r.Context(), "mass revocation", "by", p.Subject, "by_tenant", p.Tenant,
-			"subject", req.Subject, "tenant", req.Tenant, "all", req.All, "revoked", n)
+		target := "subject"
+		switch {
+		case req.All:
+			target = "all"
+		case req.Subject == "":
+			target = "tenant"
+		}
+		s.Audit.Log(r.Context(), audit.Event{Action: "session.revoke_many", Outcome: audit.Success,
+			Actor: p.Subject, ActorTenant: p.Tenant, Method: p.Method, Subject: req.Subject, Tenant: req.Tenant, Target: target, Count: n})
 		writeJSON(w, http.StatusOK, map[string]int{"revoked": n})
 	})
 }

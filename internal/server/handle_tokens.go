@@ -10,6 +10,7 @@ import (
 
 	"github.com/relayauth/relayauth"
 	"github.com/relayauth/relayauth/httpauth"
+	"github.com/relayauth/relayauth/internal/audit"
 	"github.com/relayauth/relayauth/token"
 )
 
@@ -104,6 +105,8 @@ func (s *server) handleIssueTokens() http.Handler {
 		}
 		g := grant{Subject: req.Subject, Tenant: req.Tenant, Roles: req.Roles, Scopes: req.Scopes}
 		if err := checkGrant(caller, g); err != nil {
+			s.Audit.Log(r.Context(), audit.Event{Action: "token.issue", Outcome: audit.Denied,
+				Actor: caller.Subject, ActorTenant: caller.Tenant, Method: caller.Method, Subject: g.Subject, Tenant: g.Tenant, Reason: err.Error()})
 			httpauth.WriteError(w, r, s.Log, err)
 			return
 		}
@@ -112,8 +115,8 @@ func (s *server) handleIssueTokens() http.Handler {
 			httpauth.WriteError(w, r, s.Log, err)
 			return
 		}
-		s.Log.InfoContext(r.Context(), "tokens issued", "by", caller.Subject, "by_tenant", caller.Tenant,
-			"subject", g.Subject, "tenant", g.Tenant, "session_id", pair.SessionID)
+		s.Audit.Log(r.Context(), audit.Event{Action: "token.issue", Outcome: audit.Success,
+			Actor: caller.Subject, ActorTenant: caller.Tenant, Method: caller.Method, Subject: g.Subject, Tenant: g.Tenant, Target: pair.SessionID})
 		writeJSON(w, http.StatusOK, pair)
 	})
 }

@@ -8,6 +8,7 @@ import (
 
 	"github.com/relayauth/relayauth"
 	"github.com/relayauth/relayauth/httpauth"
+	"github.com/relayauth/relayauth/internal/audit"
 )
 
 // MaxHeaderBytes is what the server accepts in all request headers
@@ -36,13 +37,18 @@ func (s *server) outer(next http.Handler) http.Handler {
 			if rec.status >= 500 {
 				level = slog.LevelError
 			}
-			s.Log.LogAttrs(r.Context(), level, "request",
+			s.Log.LogAttrs(r.Context(), level, "request", slog.String("request_id", audit.RequestID(r.Context())),
 				slog.String("method", r.Method), slog.String("path", r.URL.Path),
 				slog.Int("status", rec.status), slog.Duration("duration", s.Now().Sub(start)))
 		}()
 		h := rec.Header()
 		h.Set("Cache-Control", "no-store")
 		h.Set("X-Content-Type-Options", "nosniff")
+		reqID := requestID(r.Header.Get("X-Request-ID"))
+		h.Set("X-Request-ID", reqID)
+		ctx := audit.WithRequest(r.Context(), reqID, clientIP(r))
+		ctx = httpauth.WithObserver(ctx, s.observe)
+		r = r.WithContext(ctx)
 		if headerBytes(r.Header) > MaxHeaderBytes {
 			httpauth.WriteProblem(rec, http.StatusRequestHeaderFieldsTooLarge,
 				fmt.Sprintf("request headers over %d bytes", MaxHeaderBytes))
@@ -50,6 +56,43 @@ func (s *server) outer(next http.Handler) http.Handler {
 		}
 		next.ServeHTTP(rec, r)
 	})
+}
+
+// requestID keeps a caller's X-Request-ID when it is short and plain, so
+// traces join up across services, and makes one otherwise.
+func requestID(in string) string {
+	if n := len(in); n > 0 && n <= 64 {
+		ok := true
+		for i := 0; i < n && ok; i++ {
+			c := in[i]
+			ok = 'a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || c == '-' || c == '_' || c == '.'
+		}
+		if ok {
+			return in
+		}
+	}
+	return newID()
+}
+
+// observe turns the middleware's decisions into audit events: failures
+// at Warn, per-request successes at Debug (they would flood the trail).
+func (s *server) observe(r *http.Request, d httpauth.Decision) {
+	e := audit.Event{Action: "authenticate", Outcome: audit.Success, Target: r.Method + " " + r.URL.Path}
+	if p := d.Principal; p != nil {
+		e.Actor, e.ActorTenant, e.Method = p.Subject, p.Tenant, p.Method
+		if d.Err != nil {
+			e.Action = "authorize"
+		}
+	}
+	if d.Err == nil {
+		s.Audit.Debug(r.Context(), e)
+		return
+	}
+	e.Outcome, e.Reason = audit.Failure, d.Err.Error()
+	if e.Action == "authorize" {
+		e.Outcome = audit.Denied
+	}
+	s.Audit.Log(r.Context(), e)
 }
 
 func headerBytes(h http.Header) int {

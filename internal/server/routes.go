@@ -22,6 +22,13 @@ func (s *server) routes(mux *http.ServeMux) {
 	mux.Handle("DELETE /auth/sessions/{id}", authed(s.handleDeleteSession()))
 	mux.Handle("POST /auth/sessions/revoke", authed(s.handleMassRevoke()))
 	mux.Handle("GET /.well-known/jwks.json", s.handleJWKS())
+	admin := func(h http.Handler) http.Handler { return authed(httpauth.RequireRole(relayauth.RoleAdmin)(h)) }
+	mux.Handle("GET /admin/health", admin(s.handleAdminHealth()))
+	mux.Handle("POST /admin/debug", admin(s.handleAdminDebug()))
+	// Demo principals exist outside production only; the guard asks on
+	// every request, so even a route registered by mistake cannot serve.
+	mux.Handle("POST /demo/login", httpauth.Enabled(s.demoEnabled)(s.handleDemoLogin()))
+
 	mux.Handle("GET /healthz", s.handleHealthz())
 	mux.Handle("GET /readyz", s.handleReadyz())
 	mux.Handle("/", s.handleNotFound())

@@ -10,7 +10,9 @@ import (
 	"time"
 
 	"github.com/relayauth/relayauth/httpauth"
+	"github.com/relayauth/relayauth/internal/audit"
 	"github.com/relayauth/relayauth/internal/password"
+	"github.com/relayauth/relayauth/internal/throttle"
 	"github.com/relayauth/relayauth/session"
 	"github.com/relayauth/relayauth/token"
 )
@@ -27,6 +29,18 @@ type Deps struct {
 	Admin *password.Hash
 	// Now is the clock; time.Now when nil.
 	Now func() time.Time
+	// Env is the deployment environment (config.Development, ...).
+	Env string
+	// Version is the build version shown in /admin/health.
+	Version string
+	// LogLevel is the level /admin/debug switches; nil disables the toggle.
+	LogLevel *slog.LevelVar
+	// DemoMocks enables POST /demo/login outside production only.
+	DemoMocks bool
+	// Audit receives the audit trail; audit.New(Log) when nil.
+	Audit *audit.Logger
+	// Throttle paces login attempts; throttle defaults when nil.
+	Throttle *throttle.Limiter
 
 	AccessTTL  time.Duration // access-token lifetime
 	RefreshTTL time.Duration // idle timeout: a session unrefreshed this long ends
@@ -36,8 +50,9 @@ type Deps struct {
 // server holds the dependencies every handler closes over.
 type server struct {
 	Deps
-	auth *httpauth.Authenticator
-	mux  *http.ServeMux
+	auth    *httpauth.Authenticator
+	mux     *http.ServeMux
+	started time.Time
 }
 
 // New returns the HTTP handler of the whole API.
@@ -52,7 +67,13 @@ func New(d Deps) (http.Handler, error) {
 	if d.Now == nil {
 		d.Now = time.Now
 	}
-	s := &server{Deps: d}
+	if d.Audit == nil {
+		d.Audit = audit.New(d.Log)
+	}
+	if d.Throttle == nil {
+		d.Throttle = throttle.New(throttle.DefaultAccount, throttle.DefaultClient, throttle.WithClock(d.Now))
+	}
+	s := &server{Deps: d, started: d.Now()}
 	s.auth = httpauth.NewAuthenticator(d.Verifier, d.Sessions, httpauth.WithClock(d.Now), httpauth.WithLogger(d.Log))
 	s.mux = http.NewServeMux()
 	s.routes(s.mux)

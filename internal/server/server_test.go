@@ -704,8 +704,8 @@ func TestNoSecretsInLogs(t *testing.T) {
 			t.Fatalf("a secret reached the log")
 		}
 	}
-	if !strings.Contains(logs, `"msg":"login failed"`) {
-		t.Fatal("failed login was not logged")
+	if !strings.Contains(logs, `"action":"login","outcome":"failure"`) {
+		t.Fatal("failed login was not audited")
 	}
 }
 
@@ -728,6 +728,163 @@ func TestIDEntropy(t *testing.T) {
 				t.Fatalf("id %q repeated", id)
 			}
 			seen[id] = true
+		}
+	}
+}
+
+// security.md 17: throttling per account with 429 + Retry-After and a
+// lockout that the right password does not bypass.
+func TestLoginThrottling(t *testing.T) {
+	h := newHarness(t)
+	bad := `{"username":"admin","password":"guess"}`
+	good := `{"username":"admin","password":"` + testAdminPassword + `"}`
+	for i := 0; i < 5; i++ { // the free failures
+		wantProblem(t, h.do("POST", "/auth/login", "", bad), 401)
+	}
+	wantProblem(t, h.do("POST", "/auth/login", "", bad), 401) // 6th: locks for 1s
+	r := h.do("POST", "/auth/login", "", good)
+	wantProblem(t, r, http.StatusTooManyRequests)
+	if r.header.Get("Retry-After") != "1" {
+		t.Fatalf("Retry-After %q, want 1", r.header.Get("Retry-After"))
+	}
+	h.clock.Advance(time.Second)
+	wantProblem(t, h.do("POST", "/auth/login", "", bad), 401) // 7th: locks for 2s
+	h.clock.Advance(time.Second)
+	r = h.do("POST", "/auth/login", "", good)
+	wantProblem(t, r, http.StatusTooManyRequests)
+	if r.header.Get("Retry-After") != "1" {
+		t.Fatalf("back-off: Retry-After %q, want the remaining 1s", r.header.Get("Retry-After"))
+	}
+	h.clock.Advance(time.Second)
+	h.decodePair(h.do("POST", "/auth/login", "", good))
+	// An unknown account locks the same way: no enumeration by lockout.
+	for i := 0; i < 6; i++ {
+		h.do("POST", "/auth/login", "", `{"username":"ghost","password":"guess"}`, "X-Forwarded-For", "ignored")
+	}
+	wantProblem(t, h.do("POST", "/auth/login", "", `{"username":"ghost","password":"guess"}`), http.StatusTooManyRequests)
+}
+
+// security.md 20: every decision and change is an audit event with the
+// request id; failed authorizations included.
+func TestAuditTrail(t *testing.T) {
+	h := newHarness(t)
+	admin := h.loginAdmin()
+	h.do("POST", "/auth/login", "", `{"username":"admin","password":"nope"}`)
+	user := h.issue(admin, "bob", "acme", nil, nil)
+	h.do("POST", "/auth/tokens", user.AccessToken, `{"subject":"x","tenant":"acme"}`) // missing scope
+	h.do("GET", "/auth/me", "garbage", nil)
+	np := h.decodePair(h.do("POST", "/auth/refresh", "", `{"refresh_token":"`+user.RefreshToken+`"}`))
+	h.do("POST", "/auth/logout", np.AccessToken, nil, "X-Request-ID", "trace-42")
+	h.clock.Advance(time.Second)
+	h.do("POST", "/auth/sessions/revoke", admin.AccessToken, `{"tenant":"acme"}`)
+
+	var events []map[string]any
+	for _, line := range strings.Split(strings.TrimSpace(h.logs.String()), "\n") {
+		var m map[string]any
+		if err := json.Unmarshal([]byte(line), &m); err != nil {
+			t.Fatalf("log line is not JSON: %q", line)
+		}
+		if m["kind"] == "audit" {
+			events = append(events, m)
+		}
+	}
+	has := func(action, outcome string, extra ...string) bool {
+		for _, e := range events {
+			if e["action"] != action || e["outcome"] != outcome || e["request_id"] == "" || e["client_ip"] == "" {
+				continue
+			}
+			match := true
+			for i := 0; i+1 < len(extra); i += 2 {
+				match = match && e[extra[i]] == extra[i+1]
+			}
+			if match {
+				return true
+			}
+		}
+		return false
+	}
+	for _, want := range [][]string{
+		{"login", "success"}, {"login", "failure"}, {"token.issue", "success", "subject", "bob"},
+		{"authorize", "denied", "actor", "bob"}, {"authenticate", "failure"},
+		{"token.refresh", "success", "actor", "bob"}, {"logout", "success", "request_id", "trace-42"},
+		{"session.revoke_many", "success", "tenant", "acme", "target", "tenant"},
+	} {
+		if !has(want[0], want[1], want[2:]...) {
+			t.Errorf("no audit event %v", want)
+		}
+	}
+}
+
+func TestAdminHealth(t *testing.T) {
+	h := newHarness(t)
+	admin := h.loginAdmin()
+	user := h.issue(admin, "bob", "acme", []string{relayauth.RoleTenantAdmin}, nil)
+	wantProblem(t, h.do("GET", "/admin/health", user.AccessToken, nil), 403)
+	wantProblem(t, h.do("GET", "/admin/health", "", nil), 401)
+	r := h.do("GET", "/admin/health", admin.AccessToken, nil)
+	if r.status != 200 {
+		t.Fatalf("%d %s", r.status, r.body)
+	}
+	m := r.json(t)
+	signing := m["signing"].(map[string]any)
+	if signing["alg"] != "HS256" || signing["kid"] != h.keys.Active().ID() {
+		t.Fatalf("signing %v", signing)
+	}
+	stores := m["stores"].([]any)
+	if st := stores[0].(map[string]any); st["ok"] != true || st["backend"] != "memory" {
+		t.Fatalf("stores %v", stores)
+	}
+	for _, secret := range []string{admin.AccessToken, testAdminPassword} {
+		if strings.Contains(string(r.body), secret) {
+			t.Fatal("health leaks a secret")
+		}
+	}
+}
+
+func TestAdminDebug(t *testing.T) {
+	for _, env := range []string{"development", "production"} {
+		t.Run(env, func(t *testing.T) {
+			level := new(slog.LevelVar)
+			h := newHarness(t, func(d *Deps) { d.Env, d.LogLevel = env, level })
+			admin := h.loginAdmin()
+			r := h.do("POST", "/admin/debug", admin.AccessToken, `{"enabled":true}`)
+			if env == "production" {
+				wantProblem(t, r, 403)
+				if level.Level() != slog.LevelInfo {
+					t.Fatal("production level changed")
+				}
+				return
+			}
+			if r.status != 200 || level.Level() != slog.LevelDebug {
+				t.Fatalf("%d %s level %v", r.status, r.body, level.Level())
+			}
+			wantProblem(t, h.do("POST", "/admin/debug", admin.AccessToken, `{}`), 400)
+			user := h.issue(admin, "bob", "acme", nil, nil)
+			wantProblem(t, h.do("POST", "/admin/debug", user.AccessToken, `{"enabled":false}`), 403)
+		})
+	}
+}
+
+// Demo principals exist only when asked for and never in production.
+func TestDemoLoginGuard(t *testing.T) {
+	tests := []struct {
+		env    string
+		demo   bool
+		status int
+	}{
+		{"development", true, 200},
+		{"development", false, 404},
+		{"staging", true, 200},
+		{"production", true, 404},
+	}
+	for _, tt := range tests {
+		h := newHarness(t, func(d *Deps) { d.Env, d.DemoMocks = tt.env, tt.demo })
+		r := h.do("POST", "/demo/login", "", `{"subject":"ann","tenant":"acme","roles":["reader"]}`)
+		if r.status != tt.status {
+			t.Fatalf("%s demo=%v: %d %s", tt.env, tt.demo, r.status, r.body)
+		}
+		if r.status == 200 {
+			wantProblem(t, h.do("POST", "/demo/login", "", `{"subject":"ann","tenant":"acme","roles":["admin"]}`), 403)
 		}
 	}
 }

@@ -758,3 +758,6 @@ func (s *Store) checkSlow(ctx context.Context, id string, n int64) error {
 
 // mirrorLen reports the mirror's size, for tests.
 func (s *Store) mirrorLen() (sessions, negative int) { return s.mirror.t.Len(), s.mirror.neg.len() }
+
+// Backend names the backend for diagnostics.
+func (s *Store) Backend() string { return "redis" }

@@ -1,0 +1,135 @@
+package server
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"runtime"
+	"time"
+
+	"github.com/relayauth/relayauth"
+	"github.com/relayauth/relayauth/httpauth"
+	"github.com/relayauth/relayauth/internal/audit"
+)
+
+const envProduction = "production"
+
+// handleAdminHealth reports diagnostics for operators: the stores and
+// their round-trip latency, the signing algorithm and key ids, the
+// environment and the build. Never a secret.
+func (s *server) handleAdminHealth() http.Handler {
+	type store struct {
+		Name      string  `json:"name"`
+		Backend   string  `json:"backend"`
+		OK        bool    `json:"ok"`
+		LatencyMS float64 `json:"latency_ms"`
+		Error     string  `json:"error,omitempty"`
+	}
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		p, _ := relayauth.FromContext(r.Context())
+		ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
+		defer cancel()
+		start := time.Now()
+		err := s.Sessions.Ping(ctx)
+		sessions := store{Name: "sessions", Backend: backendName(s.Sessions), OK: err == nil,
+			LatencyMS: float64(time.Since(start).Microseconds()) / 1000}
+		if err != nil {
+			sessions.Error = err.Error()
+		}
+		var kids []string
+		for _, k := range s.Keys.Keys() {
+			kids = append(kids, k.ID())
+		}
+		active := s.Keys.Active()
+		s.Audit.Log(r.Context(), audit.Event{Action: "admin.health", Outcome: audit.Success, Actor: p.Subject, ActorTenant: p.Tenant, Method: p.Method})
+		writeJSON(w, http.StatusOK, map[string]any{
+			"environment": s.Env,
+			"version":     s.Version,
+			"go":          runtime.Version(),
+			"uptime_s":    int64(s.Now().Sub(s.started).Seconds()),
+			"signing":     map[string]any{"alg": active.Alg(), "kid": active.ID(), "verification_kids": kids},
+			"stores":      []store{sessions},
+			"debug":       s.LogLevel != nil && s.LogLevel.Level() <= slog.LevelDebug,
+		})
+	})
+}
+
+// backendName names a store's backend from its type, for diagnostics.
+func backendName(v any) string {
+	if n, ok := v.(interface{ Backend() string }); ok {
+		return n.Backend()
+	}
+	return fmt.Sprintf("%T", v)
+}
+
+// handleAdminDebug switches verbose diagnostics (debug logging, including
+// every per-request authentication decision). Refused in production.
+func (s *server) handleAdminDebug() http.Handler {
+	type request struct {
+		Enabled *bool `json:"enabled"`
+	}
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		p, _ := relayauth.FromContext(r.Context())
+		event := audit.Event{Action: "admin.debug", Actor: p.Subject, ActorTenant: p.Tenant, Method: p.Method}
+		if s.Env == envProduction || s.LogLevel == nil {
+			event.Outcome, event.Reason = audit.Denied, "debug toggles are off in production"
+			s.Audit.Log(r.Context(), event)
+			httpauth.WriteError(w, r, s.Log, fmt.Errorf("%w: debug toggles do not exist in production", relayauth.ErrForbidden))
+			return
+		}
+		var req request
+		if err := decodeJSON(w, r, &req); err != nil {
+			httpauth.WriteError(w, r, s.Log, err)
+			return
+		}
+		if req.Enabled == nil {
+			httpauth.WriteError(w, r, s.Log, fmt.Errorf(`%w: "enabled" (true or false) is required`, relayauth.ErrInvalid))
+			return
+		}
+		level := slog.LevelInfo
+		if *req.Enabled {
+			level = slog.LevelDebug
+		}
+		s.LogLevel.Set(level)
+		event.Outcome, event.Target = audit.Success, fmt.Sprintf("debug=%t", *req.Enabled)
+		s.Audit.Log(r.Context(), event)
+		writeJSON(w, http.StatusOK, map[string]bool{"enabled": *req.Enabled})
+	})
+}
+
+// demoEnabled: demo principals exist only when asked for and never in
+// production, whatever else is configured.
+func (s *server) demoEnabled() bool { return s.DemoMocks && s.Env != envProduction }
+
+// handleDemoLogin mints a session for any demo principal without a
+// password — for local demos of tenant isolation. See demoEnabled.
+func (s *server) handleDemoLogin() http.Handler {
+	type request struct {
+		Subject string   `json:"subject"`
+		Tenant  string   `json:"tenant"`
+		Roles   []string `json:"roles"`
+		Scopes  []string `json:"scopes"`
+	}
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		var req request
+		if err := decodeJSON(w, r, &req); err != nil {
+			httpauth.WriteError(w, r, s.Log, err)
+			return
+		}
+		g := grant{Subject: req.Subject, Tenant: req.Tenant, Roles: req.Roles, Scopes: req.Scopes}
+		// No admin through the demo door: it grants what a tenant service could.
+		demo := &relayauth.Principal{Subject: "demo", Tenant: g.Tenant, Method: "demo"}
+		if err := checkGrant(demo, g); err != nil {
+			httpauth.WriteError(w, r, s.Log, err)
+			return
+		}
+		pair, err := s.startSession(r.Context(), r, g)
+		if err != nil {
+			httpauth.WriteError(w, r, s.Log, err)
+			return
+		}
+		s.Audit.Log(r.Context(), audit.Event{Action: "demo.login", Outcome: audit.Success, Subject: g.Subject, Tenant: g.Tenant, Target: pair.SessionID})
+		writeJSON(w, http.StatusOK, pair)
+	})
+}
