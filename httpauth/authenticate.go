@@ -72,35 +72,50 @@ func (a *Authenticator) VerifyAccess(ctx context.Context, raw string) (token.Cla
 // in the request context for relayauth.FromContext.
 func (a *Authenticator) Authenticate(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		p, err := a.principal(r)
-		observe(r, Decision{Principal: p, Err: err})
+		var p relayauth.Principal
+		err := a.principal(r, &p)
 		if err != nil {
+			observe(r, Decision{Err: err})
 			WriteError(w, r, a.log, err)
 			return
 		}
-		next.ServeHTTP(w, r.WithContext(relayauth.NewContext(r.Context(), p)))
+		r = r.WithContext(relayauth.NewContext(r.Context(), &p))
+		if hasObserver(r) {
+			pp, _ := relayauth.FromContext(r.Context())
+			observe(r, Decision{Principal: pp})
+		}
+		next.ServeHTTP(w, r)
 	})
 }
 
-func (a *Authenticator) principal(r *http.Request) (*relayauth.Principal, error) {
-	if r.URL.Query().Has("access_token") {
-		// RFC 6750 §2.3 allows it; we refuse it: URLs end up in logs.
-		return nil, fmt.Errorf("%w: credentials in the URL query are refused; use the Authorization header", relayauth.ErrInvalid)
+// errQueryCredentials: RFC 6750 §2.3 allows a token in the query; we
+// refuse it, because URLs end up in logs.
+var errQueryCredentials = fmt.Errorf("%w: credentials in the URL query are refused; use the Authorization header", relayauth.ErrInvalid)
+
+// principal authenticates r into p.
+func (a *Authenticator) principal(r *http.Request, p *relayauth.Principal) error {
+	if r.URL.RawQuery != "" && r.URL.Query().Has("access_token") {
+		return errQueryCredentials
 	}
-	raw, err := BearerToken(r.Header)
+	v, err := authorization(r.Header)
 	if err != nil {
-		return nil, err
+		return err
+	}
+	raw, err := bearerCredential(v)
+	if err != nil {
+		return err
 	}
 	c, err := a.VerifyAccess(r.Context(), raw)
 	if err != nil {
-		return nil, err
+		return err
 	}
-	return &relayauth.Principal{
+	*p = relayauth.Principal{
 		Subject:   c.Subject,
 		Tenant:    c.Tenant,
 		Roles:     c.Roles,
 		Scopes:    c.Scopes,
 		SessionID: c.SessionID,
 		Method:    relayauth.MethodJWT,
-	}, nil
+	}
+	return nil
 }

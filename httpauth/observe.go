@@ -27,6 +27,11 @@ func WithObserver(ctx context.Context, o Observer) context.Context {
 	return context.WithValue(ctx, observerKey{}, o)
 }
 
+func hasObserver(r *http.Request) bool {
+	o, ok := r.Context().Value(observerKey{}).(Observer)
+	return ok && o != nil
+}
+
 func observe(r *http.Request, d Decision) {
 	if o, ok := r.Context().Value(observerKey{}).(Observer); ok && o != nil {
 		o(r, d)
