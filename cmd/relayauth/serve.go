@@ -16,12 +16,15 @@ import (
 	"strings"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/redis/go-redis/v9"
 
 	"github.com/relayauth/relayauth/internal/config"
 	"github.com/relayauth/relayauth/internal/password"
 	"github.com/relayauth/relayauth/internal/safety"
 	"github.com/relayauth/relayauth/internal/server"
+	"github.com/relayauth/relayauth/metrics"
 	"github.com/relayauth/relayauth/session"
 	"github.com/relayauth/relayauth/session/redisstore"
 	"github.com/relayauth/relayauth/token"
@@ -72,6 +75,7 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 	}
 	defer sessions.Close()
 
+	m, metricsHandler := metricsFor(cfg, sessions)
 	hasher := password.NewHasher(password.OWASP, max(1, runtime.NumCPU()/2))
 	admin, err := hasher.Hash(ctx, cfg.AdminPassword)
 	if err != nil {
@@ -92,6 +96,9 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 		Version:    version,
 		LogLevel:   level,
 		DemoMocks:  cfg.DemoMocks,
+		Metrics:    m,
+
+		MetricsHandler: metricsHandler,
 	})
 	if err != nil {
 		return err
@@ -133,6 +140,22 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 		return err
 	}
 	return nil
+}
+
+// metricsFor builds the auth_* metrics on a registry of their own when
+// AUTH_SIGNING_METRICS_ENABLED is true; otherwise nothing is recorded and
+// /metrics does not exist.
+func metricsFor(cfg config.Config, sessions session.Store) (*metrics.Metrics, http.Handler) {
+	if !cfg.MetricsEnabled {
+		return nil, nil
+	}
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	m := metrics.New(reg)
+	if counter, ok := sessions.(interface{ Len() int }); ok {
+		m.ActiveSessionsFunc(func() float64 { return float64(counter.Len()) })
+	}
+	return m, metrics.Handler(reg)
 }
 
 // loadConfig runs load → defaults → validate, then the production

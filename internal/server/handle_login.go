@@ -13,6 +13,7 @@ import (
 	"github.com/relayauth/relayauth"
 	"github.com/relayauth/relayauth/httpauth"
 	"github.com/relayauth/relayauth/internal/audit"
+	"github.com/relayauth/relayauth/metrics"
 	"github.com/relayauth/relayauth/session"
 )
 
@@ -50,6 +51,7 @@ func (s *server) handleLogin() http.Handler {
 		if wait, ok := s.Throttle.Allow(account, client); !ok {
 			event.Outcome, event.Reason = audit.Failure, "throttled"
 			s.Audit.Log(r.Context(), event)
+			s.Metrics.Login(metrics.LoginThrottled)
 			w.Header().Set("Retry-After", strconv.Itoa(int(math.Ceil(wait.Seconds()))))
 			httpauth.WriteError(w, r, s.Log, fmt.Errorf("%w: too many failed logins; retry later", relayauth.ErrThrottled))
 			return
@@ -62,6 +64,7 @@ func (s *server) handleLogin() http.Handler {
 		ok, err := s.Hasher.Check(ctx, want, req.Password)
 		cancel()
 		if err != nil {
+			s.Metrics.Login(metrics.LoginError)
 			httpauth.WriteError(w, r, s.Log, err)
 			return
 		}
@@ -69,6 +72,7 @@ func (s *server) handleLogin() http.Handler {
 			s.Throttle.Failure(account, client)
 			event.Outcome, event.Reason = audit.Failure, "bad credentials"
 			s.Audit.Log(r.Context(), event)
+			s.Metrics.Login(metrics.LoginBadCredentials)
 			httpauth.WriteError(w, r, s.Log, errBadCredentials)
 			return
 		}
@@ -80,9 +84,12 @@ func (s *server) handleLogin() http.Handler {
 			Scopes:  relayauth.KnownScopes(),
 		})
 		if err != nil {
+			s.Metrics.Login(metrics.LoginError)
+			s.storeError(err, metrics.StoreCreate)
 			httpauth.WriteError(w, r, s.Log, err)
 			return
 		}
+		s.Metrics.Login(metrics.LoginSuccess)
 		event.Outcome, event.ActorTenant, event.Target = audit.Success, AdminTenant, pair.SessionID
 		s.Audit.Log(r.Context(), event)
 		writeJSON(w, http.StatusOK, pair)
@@ -111,12 +118,14 @@ func (s *server) handleRefresh() http.Handler {
 		}
 		c, err := s.Verifier.VerifyRefresh(req.RefreshToken.Reveal())
 		if err != nil {
+			s.Metrics.Refresh(metrics.RefreshInvalid)
 			httpauth.WriteError(w, r, s.Log, err)
 			return
 		}
 		now := s.Now()
 		sess, err := s.Sessions.Get(r.Context(), c.SessionID, now)
 		if err != nil {
+			s.refreshFailed(err, metrics.StoreGet)
 			httpauth.WriteError(w, r, s.Log, refreshError(err))
 			return
 		}
@@ -129,6 +138,7 @@ func (s *server) handleRefresh() http.Handler {
 			}
 			s.Audit.Log(r.Context(), audit.Event{Action: "token.refresh", Outcome: audit.Failure,
 				Actor: c.Subject, ActorTenant: c.Tenant, Target: c.SessionID, Reason: reason})
+			s.refreshFailed(err, metrics.StoreRotate)
 			httpauth.WriteError(w, r, s.Log, refreshError(err))
 			return
 		}
@@ -137,10 +147,26 @@ func (s *server) handleRefresh() http.Handler {
 			httpauth.WriteError(w, r, s.Log, err)
 			return
 		}
+		s.Metrics.Refresh(metrics.RefreshSuccess)
 		s.Audit.Log(r.Context(), audit.Event{Action: "token.refresh", Outcome: audit.Success,
 			Actor: c.Subject, ActorTenant: c.Tenant, Target: c.SessionID})
 		writeJSON(w, http.StatusOK, pair)
 	})
+}
+
+// refreshFailed records why a refresh failed.
+func (s *server) refreshFailed(err error, op string) {
+	switch {
+	case errors.Is(err, relayauth.ErrUnavailable):
+		s.Metrics.Refresh(metrics.RefreshUnavailable)
+		s.storeError(err, op)
+	case errors.Is(err, session.ErrRefreshReused):
+		s.Metrics.Refresh(metrics.RefreshReuseDetected)
+		s.Metrics.Revocation(metrics.ScopeSession)
+		s.Metrics.RevokedSessions(metrics.ScopeSession, 1)
+	default:
+		s.Metrics.Refresh(metrics.RefreshInvalid)
+	}
 }
 
 // refreshError keeps store outages as 503 and turns everything else about
@@ -160,9 +186,12 @@ func (s *server) handleLogout() http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		p, _ := relayauth.FromContext(r.Context())
 		if err := s.Sessions.Revoke(r.Context(), p.SessionID); err != nil && !errors.Is(err, session.ErrNotFound) {
+			s.storeError(err, metrics.StoreRevoke)
 			httpauth.WriteError(w, r, s.Log, err)
 			return
 		}
+		s.Metrics.Revocation(metrics.ScopeSession)
+		s.Metrics.RevokedSessions(metrics.ScopeSession, 1)
 		s.Audit.Log(r.Context(), audit.Event{Action: "logout", Outcome: audit.Success,
 			Actor: p.Subject, ActorTenant: p.Tenant, Target: p.SessionID})
 		w.WriteHeader(http.StatusNoContent)

@@ -8,6 +8,7 @@ import (
 	"github.com/relayauth/relayauth"
 	"github.com/relayauth/relayauth/httpauth"
 	"github.com/relayauth/relayauth/internal/audit"
+	"github.com/relayauth/relayauth/metrics"
 	"github.com/relayauth/relayauth/session"
 )
 
@@ -82,12 +83,15 @@ func (s *server) handleDeleteSession() http.Handler {
 		if err == nil {
 			err = s.Sessions.Revoke(r.Context(), id)
 		}
+		s.storeError(err, metrics.StoreRevoke)
 		if err != nil {
 			s.Audit.Log(r.Context(), audit.Event{Action: "session.revoke", Outcome: audit.Denied,
 				Actor: p.Subject, ActorTenant: p.Tenant, Method: p.Method, Target: id, Reason: err.Error()})
 			httpauth.WriteError(w, r, s.Log, err)
 			return
 		}
+		s.Metrics.Revocation(metrics.ScopeSession)
+		s.Metrics.RevokedSessions(metrics.ScopeSession, 1)
 		s.Audit.Log(r.Context(), audit.Event{Action: "session.revoke", Outcome: audit.Success,
 			Actor: p.Subject, ActorTenant: p.Tenant, Method: p.Method, Subject: sess.Subject, Tenant: sess.Tenant, Target: id})
 		w.WriteHeader(http.StatusNoContent)
@@ -113,19 +117,22 @@ func (s *server) handleMassRevoke() http.Handler {
 			req.Tenant = p.Tenant // a tenant admin's scope defaults to its tenant
 		}
 		n, err := s.massRevoke(r, p, req.Subject, req.Tenant, req.All)
+		s.storeError(err, metrics.StoreRevoke)
 		if err != nil {
 			s.Audit.Log(r.Context(), audit.Event{Action: "session.revoke_many", Outcome: audit.Denied,
 				Actor: p.Subject, ActorTenant: p.Tenant, Method: p.Method, Subject: req.Subject, Tenant: req.Tenant, Reason: err.Error()})
 			httpauth.WriteError(w, r, s.Log, err)
 			return
 		}
-		target := "subject"
+		target := metrics.ScopeSubject
 		switch {
 		case req.All:
-			target = "all"
+			target = metrics.ScopeGlobal
 		case req.Subject == "":
-			target = "tenant"
+			target = metrics.ScopeTenant
 		}
+		s.Metrics.Revocation(target)
+		s.Metrics.RevokedSessions(target, n)
 		s.Audit.Log(r.Context(), audit.Event{Action: "session.revoke_many", Outcome: audit.Success,
 			Actor: p.Subject, ActorTenant: p.Tenant, Method: p.Method, Subject: req.Subject, Tenant: req.Tenant, Target: target, Count: n})
 		writeJSON(w, http.StatusOK, map[string]int{"revoked": n})

@@ -1,6 +1,7 @@
 package server
 
 import (
+	"errors"
 	"fmt"
 	"log/slog"
 	"net/http"
@@ -9,6 +10,8 @@ import (
 	"github.com/relayauth/relayauth"
 	"github.com/relayauth/relayauth/httpauth"
 	"github.com/relayauth/relayauth/internal/audit"
+	"github.com/relayauth/relayauth/metrics"
+	"github.com/relayauth/relayauth/token"
 )
 
 // MaxHeaderBytes is what the server accepts in all request headers
@@ -33,9 +36,15 @@ func (s *server) outer(next http.Handler) http.Handler {
 					httpauth.WriteProblem(rec, http.StatusInternalServerError, "internal error")
 				}
 			}
-			level := slog.LevelInfo
+			// One line per request at Debug: at tens of thousands of
+			// requests a second, Info would make logging the bottleneck.
+			// Decisions that matter are audit events at Info or Warn.
+			level := slog.LevelDebug
 			if rec.status >= 500 {
 				level = slog.LevelError
+			}
+			if !s.Log.Enabled(r.Context(), level) {
+				return
 			}
 			s.Log.LogAttrs(r.Context(), level, "request", slog.String("request_id", audit.RequestID(r.Context())),
 				slog.String("method", r.Method), slog.String("path", r.URL.Path),
@@ -85,14 +94,56 @@ func (s *server) observe(r *http.Request, d httpauth.Decision) {
 		}
 	}
 	if d.Err == nil {
+		s.Metrics.Verification(methodOf(d.Principal), metrics.VerifySuccess)
 		s.Audit.Debug(r.Context(), e)
 		return
 	}
 	e.Outcome, e.Reason = audit.Failure, d.Err.Error()
 	if e.Action == "authorize" {
 		e.Outcome = audit.Denied
+		s.Metrics.AuthorizationFailure(authzReason(d.Err))
+	} else if !errors.Is(d.Err, httpauth.ErrNoCredentials) {
+		s.Metrics.Verification(metrics.MethodJWT, verifyOutcome(d.Err))
 	}
 	s.Audit.Log(r.Context(), e)
+}
+
+func methodOf(p *relayauth.Principal) string {
+	if p.Method == relayauth.MethodAPIKey {
+		return metrics.MethodAPIKey
+	}
+	return metrics.MethodJWT
+}
+
+func verifyOutcome(err error) string {
+	switch {
+	case errors.Is(err, relayauth.ErrUnavailable):
+		return metrics.VerifyUnavailable
+	case errors.Is(err, token.ErrExpired):
+		return metrics.VerifyExpired
+	case errors.Is(err, httpauth.ErrSessionNotLive):
+		return metrics.VerifyRevoked
+	default:
+		return metrics.VerifyInvalid
+	}
+}
+
+func authzReason(err error) string {
+	switch {
+	case errors.Is(err, httpauth.ErrInsufficientScope):
+		return metrics.AuthzInsufficientScope
+	case errors.Is(err, relayauth.ErrNotFound):
+		return metrics.AuthzNotFound
+	default:
+		return metrics.AuthzForbidden
+	}
+}
+
+// storeError counts a store failure that was the backend's fault.
+func (s *server) storeError(err error, op string) {
+	if err != nil && errors.Is(err, relayauth.ErrUnavailable) {
+		s.Metrics.StoreError(backendName(s.Sessions), op)
+	}
 }
 
 func headerBytes(h http.Header) int {

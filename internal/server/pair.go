@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"time"
 
+	"github.com/relayauth/relayauth/metrics"
 	"github.com/relayauth/relayauth/session"
 	"github.com/relayauth/relayauth/token"
 )
@@ -78,7 +79,7 @@ func (s *server) issuePair(sess session.Session, now time.Time) (tokenPair, erro
 	access.ExpiresAt = accessExp.Unix()
 	access.Roles = sess.Roles
 	access.Scopes = sess.Scopes
-	at, err := s.Issuer.Issue(access)
+	at, err := s.sign(access)
 	if err != nil {
 		return tokenPair{}, err
 	}
@@ -86,7 +87,7 @@ func (s *server) issuePair(sess session.Session, now time.Time) (tokenPair, erro
 	refresh.Type = token.Refresh
 	refresh.ID = sess.RefreshID
 	refresh.ExpiresAt = sess.ExpiresAt.Unix()
-	rt, err := s.Issuer.Issue(refresh)
+	rt, err := s.sign(refresh)
 	if err != nil {
 		return tokenPair{}, err
 	}
@@ -97,6 +98,23 @@ func (s *server) issuePair(sess session.Session, now time.Time) (tokenPair, erro
 		ExpiresIn:    accessExp.Unix() - now.Unix(),
 		SessionID:    sess.ID,
 	}, nil
+}
+
+// sign issues one token and records it.
+func (s *server) sign(c token.Claims) (string, error) {
+	start := time.Now()
+	tok, err := s.Issuer.Issue(c)
+	s.Metrics.ObserveSign(s.alg, time.Since(start))
+	if err != nil {
+		s.Metrics.SigningError(s.alg)
+		return "", err
+	}
+	typ := metrics.TokenAccess
+	if c.Type == token.Refresh {
+		typ = metrics.TokenRefresh
+	}
+	s.Metrics.TokenIssued(typ)
+	return tok, nil
 }
 
 // clientIP is the peer address. Forwarded headers are not trusted: a

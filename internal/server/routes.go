@@ -29,6 +29,9 @@ func (s *server) routes(mux *http.ServeMux) {
 	// every request, so even a route registered by mistake cannot serve.
 	mux.Handle("POST /demo/login", httpauth.Enabled(s.demoEnabled)(s.handleDemoLogin()))
 
+	if s.MetricsHandler != nil {
+		mux.Handle("GET /metrics", s.MetricsHandler)
+	}
 	mux.Handle("GET /healthz", s.handleHealthz())
 	mux.Handle("GET /readyz", s.handleReadyz())
 	mux.Handle("/", s.handleNotFound())

@@ -13,6 +13,7 @@ import (
 	"github.com/relayauth/relayauth/internal/audit"
 	"github.com/relayauth/relayauth/internal/password"
 	"github.com/relayauth/relayauth/internal/throttle"
+	"github.com/relayauth/relayauth/metrics"
 	"github.com/relayauth/relayauth/session"
 	"github.com/relayauth/relayauth/token"
 )
@@ -37,6 +38,10 @@ type Deps struct {
 	LogLevel *slog.LevelVar
 	// DemoMocks enables POST /demo/login outside production only.
 	DemoMocks bool
+	// Metrics records the auth_* metrics; nil switches them off.
+	Metrics *metrics.Metrics
+	// MetricsHandler serves /metrics; nil leaves the route out.
+	MetricsHandler http.Handler
 	// Audit receives the audit trail; audit.New(Log) when nil.
 	Audit *audit.Logger
 	// Throttle paces login attempts; throttle defaults when nil.
@@ -53,6 +58,7 @@ type server struct {
 	auth    *httpauth.Authenticator
 	mux     *http.ServeMux
 	started time.Time
+	alg     string // the active signing algorithm, a metric label
 }
 
 // New returns the HTTP handler of the whole API.
@@ -74,7 +80,9 @@ func New(d Deps) (http.Handler, error) {
 		d.Throttle = throttle.New(throttle.DefaultAccount, throttle.DefaultClient, throttle.WithClock(d.Now))
 	}
 	s := &server{Deps: d, started: d.Now()}
-	s.auth = httpauth.NewAuthenticator(d.Verifier, d.Sessions, httpauth.WithClock(d.Now), httpauth.WithLogger(d.Log))
+	s.alg = string(d.Keys.Active().Alg())
+	s.auth = httpauth.NewAuthenticator(d.Verifier, d.Sessions, httpauth.WithClock(d.Now), httpauth.WithLogger(d.Log),
+		httpauth.WithVerifyTiming(func(d time.Duration) { s.Metrics.ObserveVerify(s.alg, d) }))
 	s.mux = http.NewServeMux()
 	s.routes(s.mux)
 	return s.outer(s.mux), nil

@@ -50,7 +50,7 @@ func (s *syncBuffer) Write(p []byte) (int, error) {
 func (s *syncBuffer) String() string { s.mu.Lock(); defer s.mu.Unlock(); return s.b.String() }
 
 type harness struct {
-	t        *testing.T
+	t        testing.TB
 	h        http.Handler
 	clock    *clock
 	sessions session.Store
@@ -60,7 +60,7 @@ type harness struct {
 
 type harnessOpt func(*Deps)
 
-func newHarness(t *testing.T, opts ...harnessOpt) *harness {
+func newHarness(t testing.TB, opts ...harnessOpt) *harness {
 	t.Helper()
 	key, err := token.GenerateKey(token.HS256)
 	if err != nil {
