@@ -1,0 +1,55 @@
+// Package redisstore is the apikey.Store on Redis (7.0 or later), shared
+// by every instance of the server and kept across restarts. It is the only
+// apikey code that imports go-redis.
+//
+// The caller owns the client; Close leaves it open. Every Redis error is
+// reported as apikey.ErrUnavailable: callers fail closed.
+//
+// # Key layout
+//
+// With P the prefix (WithPrefix, default "relayauth:"), T a tenant, I a
+// key id and H a hash in hex:
+//
+//	P ak:{T}:k:I   hash: one key record
+//	P ak:{T}:ids   set: the ids of the tenant's keys
+//	P ak:{T}:names hash: name → id, the tenant's names
+//	P ak:id:{I}    string: T, the tenant of key I
+//	P ak:h:{H}     string: "I T", the key whose current or previous hash is H
+//	P ak:tenants   set: every tenant that has had a key
+//
+// A record has the fields doc (the apikey.Key as JSON, without
+// LastUsedAt), name, ver (a counter every Update raises) and lu
+// (LastUsedAt as decimal Unix nanoseconds, absent until the first use).
+// Nothing has a TTL: revoked and expired keys stay, for audit, until
+// Delete; the Manager judges expiry. Tenants, ids and hashes are in
+// alphabets without braces (apikey.Key.Validate, apikey.ValidID), so
+// they go into keys as they are and cannot end a hash tag early.
+//
+// # Hash tags and Redis Cluster
+//
+// The record and the tenant's two indexes are tagged by the tenant, so
+// they share a slot and every change to them is one Lua script: Create
+// checks the name and writes record, id set and name index in one step;
+// Update is a compare-and-swap on ver that also moves the name; Delete
+// removes all three. Within a tenant the data is always consistent.
+//
+// Lookups by id and by hash cannot know the tenant, so their indexes are
+// tagged by what they are looked up by, in their own slots. Get is two
+// single-slot steps: the id index gives the tenant, then the record is
+// read. GetByHash is two as well: the hash index gives id and tenant,
+// then the record is read and must hold the hash as its current or
+// previous one. The store caches each id's tenant (it never changes), so
+// Get and Update usually skip the first step; the Manager serves
+// Verify from memory, so GetByHash runs only for keys it has not seen.
+//
+// Writes that span slots are ordered so that a failure or crash between
+// steps leaves only harmless leftovers: Create first claims the id and
+// hash index entries (SET NX, which is what makes ids and hashes unique),
+// then writes the tenant's script, and takes the claims back if that
+// fails; Update claims a new hash before its compare-and-swap and drops
+// the hash that left the record after it; Delete drops the index entries
+// after the record. A leftover index entry points at a record that is gone
+// or no longer holds that hash, and every lookup checks the record, so it
+// answers ErrNotFound; since ids and hashes are random, a leftover never
+// blocks a real key.
+package redisstore

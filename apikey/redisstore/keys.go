@@ -1,0 +1,19 @@
+package redisstore
+
+import "github.com/relayauth/relayauth/apikey"
+
+// keys builds every Redis key the store uses; no other code concatenates
+// them. The package documentation describes the layout and the choice of
+// hash tags. Tenants, ids and hashes reach here validated: none contains
+// a brace.
+type keys struct{ prefix string }
+
+func (k keys) record(tenant, id string) string { return k.prefix + "ak:{" + tenant + "}:k:" + id }
+func (k keys) ids(tenant string) string        { return k.prefix + "ak:{" + tenant + "}:ids" }
+func (k keys) names(tenant string) string      { return k.prefix + "ak:{" + tenant + "}:names" }
+func (k keys) idIndex(id string) string        { return k.prefix + "ak:id:{" + id + "}" }
+func (k keys) hashIndex(h apikey.Hash) string  { return k.prefix + "ak:h:{" + h.String() + "}" }
+func (k keys) tenants() string                 { return k.prefix + "ak:tenants" }
+
+// owner is the value of a hash index entry: the key's id and tenant.
+func owner(id, tenant string) string { return id + " " + tenant }

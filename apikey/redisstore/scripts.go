@@ -1,0 +1,110 @@
+package redisstore
+
+import "github.com/redis/go-redis/v9"
+
+// Times (lu) are decimal Unix nanoseconds, which Lua's doubles cannot
+// hold exactly, so scripts compare them as strings with cmp and never do
+// arithmetic on them.
+const luaCmp = `
+local function cmp(a, b)
+  local na, nb = string.sub(a, 1, 1) == '-', string.sub(b, 1, 1) == '-'
+  if na ~= nb then
+    if na then return -1 end
+    return 1
+  end
+  local r
+  if #a ~= #b then
+    if #a < #b then r = -1 else r = 1 end
+  elseif a == b then
+    return 0
+  elseif a < b then
+    r = -1
+  else
+    r = 1
+  end
+  if na then r = -r end
+  return r
+end
+`
+
+// createScript writes a new record and its tenant indexes, unless the id
+// has a record or the name is taken.
+//
+//	KEYS[1] record; KEYS[2] ids; KEYS[3] names
+//	ARGV[1] id; ARGV[2] name; ARGV[3] doc; ARGV[4] lu or ""
+//	returns 1 created; 0 id taken; -1 name taken
+var createScript = redis.NewScript(`
+if redis.call('EXISTS', KEYS[1]) == 1 then return 0 end
+if redis.call('HEXISTS', KEYS[3], ARGV[2]) == 1 then return -1 end
+redis.call('HSET', KEYS[1], 'doc', ARGV[3], 'name', ARGV[2], 'ver', '1')
+if ARGV[4] ~= '' then redis.call('HSET', KEYS[1], 'lu', ARGV[4]) end
+redis.call('SADD', KEYS[2], ARGV[1])
+redis.call('HSET', KEYS[3], ARGV[2], ARGV[1])
+return 1
+`)
+
+// updateScript is Update's compare-and-swap: it writes the new document
+// only if ver is still the one the caller read, moves the name in the
+// tenant's index, and keeps the later of the stored and the new lu.
+//
+//	KEYS[1] record; KEYS[2] names
+//	ARGV[1] expected ver; ARGV[2] id; ARGV[3] new name; ARGV[4] doc; ARGV[5] lu or ""
+//	returns {1, lu or ""} written; {0} ver moved (retry); {-1} name taken; {-2} gone
+var updateScript = redis.NewScript(luaCmp + `
+local h = redis.call('HMGET', KEYS[1], 'ver', 'name', 'lu')
+if not h[1] then return {-2} end
+if h[1] ~= ARGV[1] then return {0} end
+if h[2] ~= ARGV[3] then
+  local owner = redis.call('HGET', KEYS[2], ARGV[3])
+  if owner and owner ~= ARGV[2] then return {-1} end
+  if redis.call('HGET', KEYS[2], h[2]) == ARGV[2] then redis.call('HDEL', KEYS[2], h[2]) end
+  redis.call('HSET', KEYS[2], ARGV[3], ARGV[2])
+end
+local lu = h[3]
+if ARGV[5] ~= '' and (not lu or cmp(lu, ARGV[5]) < 0) then lu = ARGV[5] end
+redis.call('HSET', KEYS[1], 'doc', ARGV[4], 'name', ARGV[3], 'ver', tostring(tonumber(h[1]) + 1))
+if lu then redis.call('HSET', KEYS[1], 'lu', lu) end
+return {1, lu or ''}
+`)
+
+// touchScript raises lu of records of one tenant; it never lowers it and
+// skips records that are gone. It does not change ver: a last-used time
+// is not a change an Update could lose (updateScript keeps the later lu).
+//
+//	KEYS records; ARGV the matching times
+//	returns how many records moved
+var touchScript = redis.NewScript(luaCmp + `
+local n = 0
+for i, key in ipairs(KEYS) do
+  if redis.call('EXISTS', key) == 1 then
+    local lu = redis.call('HGET', key, 'lu')
+    if not lu or cmp(lu, ARGV[i]) < 0 then
+      redis.call('HSET', key, 'lu', ARGV[i])
+      n = n + 1
+    end
+  end
+end
+return n
+`)
+
+// deleteScript removes a record and its tenant index entries.
+//
+//	KEYS[1] record; KEYS[2] ids; KEYS[3] names; ARGV[1] id
+//	returns the record's doc, or false when there was none
+var deleteScript = redis.NewScript(`
+local h = redis.call('HMGET', KEYS[1], 'doc', 'name')
+if not h[1] then return false end
+redis.call('DEL', KEYS[1])
+redis.call('SREM', KEYS[2], ARGV[1])
+if redis.call('HGET', KEYS[3], h[2]) == ARGV[1] then redis.call('HDEL', KEYS[3], h[2]) end
+return h[1]
+`)
+
+// releaseScript deletes an index entry if it still holds the value the
+// caller wrote, so taking back a claim never removes someone else's.
+//
+//	KEYS[1] index entry; ARGV[1] value
+var releaseScript = redis.NewScript(`
+if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
+return 0
+`)
