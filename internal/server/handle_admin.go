@@ -11,6 +11,7 @@ import (
 	"github.com/relayauth/relayauth"
 	"github.com/relayauth/relayauth/httpauth"
 	"github.com/relayauth/relayauth/internal/audit"
+	"github.com/relayauth/relayauth/internal/migrate"
 )
 
 const envProduction = "production"
@@ -131,5 +132,47 @@ func (s *server) handleDemoLogin() http.Handler {
 		}
 		s.Audit.Log(r.Context(), audit.Event{Action: "demo.login", Outcome: audit.Success, Subject: g.Subject, Tenant: g.Tenant, Target: pair.SessionID})
 		writeJSON(w, http.StatusOK, pair)
+	})
+}
+
+// handleMigration runs a data migration. In production the body must
+// confirm the migration by repeating its name: a mistyped curl must not
+// move data.
+func (s *server) handleMigration() http.Handler {
+	type request struct {
+		Confirm string `json:"confirm"`
+	}
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		p, _ := relayauth.FromContext(r.Context())
+		name := r.PathValue("name")
+		var req request
+		if r.ContentLength != 0 || r.Header.Get("Content-Type") != "" {
+			if err := decodeJSON(w, r, &req); err != nil {
+				httpauth.WriteError(w, r, s.Log, err)
+				return
+			}
+		}
+		event := audit.Event{Action: "admin.migration", Actor: p.Subject, ActorTenant: p.Tenant, Method: p.Method, Target: name}
+		if _, known := s.Migrations[name]; !known {
+			httpauth.WriteError(w, r, s.Log, fmt.Errorf("%w: %q (known: %v)", migrate.ErrUnknown, truncate(name, 64), s.Migrations.Names()))
+			return
+		}
+		if s.Env == envProduction && req.Confirm != name {
+			event.Outcome, event.Reason = audit.Denied, "not confirmed"
+			s.Audit.Log(r.Context(), event)
+			httpauth.WriteError(w, r, s.Log, fmt.Errorf(`%w: in production, confirm the migration with {"confirm": %q}`, relayauth.ErrInvalid, name))
+			return
+		}
+		res, err := s.Migrations.Run(r.Context(), name)
+		event.Count = res.Migrated
+		if err != nil {
+			event.Outcome, event.Reason = audit.Failure, err.Error()
+			s.Audit.Log(r.Context(), event)
+			httpauth.WriteError(w, r, s.Log, err)
+			return
+		}
+		event.Outcome = audit.Success
+		s.Audit.Log(r.Context(), event)
+		writeJSON(w, http.StatusOK, res)
 	})
 }

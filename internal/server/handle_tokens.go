@@ -74,7 +74,7 @@ func checkGrant(caller *relayauth.Principal, g grant) error {
 		return nil
 	}
 	if g.Tenant != caller.Tenant {
-		return fmt.Errorf("%w: tokens may be issued only in the caller's tenant", relayauth.ErrForbidden)
+		return fmt.Errorf("%w: the caller may act only in its own tenant", relayauth.ErrForbidden)
 	}
 	for _, role := range g.Roles {
 		if role == relayauth.RoleAdmin || (role == relayauth.RoleTenantAdmin && !caller.HasRole(relayauth.RoleTenantAdmin)) {

@@ -8,6 +8,7 @@ import (
 	"strings"
 
 	"github.com/relayauth/relayauth"
+	"github.com/relayauth/relayauth/apikey"
 	"github.com/relayauth/relayauth/httpauth"
 	"github.com/relayauth/relayauth/internal/audit"
 	"github.com/relayauth/relayauth/metrics"
@@ -95,6 +96,9 @@ func (s *server) observe(r *http.Request, d httpauth.Decision) {
 	}
 	if d.Err == nil {
 		s.Metrics.Verification(methodOf(d.Principal), metrics.VerifySuccess)
+		if d.Principal.Method == relayauth.MethodAPIKey {
+			s.Metrics.APIKeyOp(metrics.APIKeyVerifySuccess)
+		}
 		s.Audit.Debug(r.Context(), e)
 		return
 	}
@@ -103,7 +107,12 @@ func (s *server) observe(r *http.Request, d httpauth.Decision) {
 		e.Outcome = audit.Denied
 		s.Metrics.AuthorizationFailure(authzReason(d.Err))
 	} else if !errors.Is(d.Err, httpauth.ErrNoCredentials) {
-		s.Metrics.Verification(metrics.MethodJWT, verifyOutcome(d.Err))
+		method := metrics.MethodJWT
+		if len(r.Header["X-Api-Key"]) > 0 {
+			method = metrics.MethodAPIKey
+			s.Metrics.APIKeyOp(metrics.APIKeyVerifyFailure)
+		}
+		s.Metrics.Verification(method, verifyOutcome(d.Err))
 	}
 	s.Audit.Log(r.Context(), e)
 }
@@ -119,9 +128,9 @@ func verifyOutcome(err error) string {
 	switch {
 	case errors.Is(err, relayauth.ErrUnavailable):
 		return metrics.VerifyUnavailable
-	case errors.Is(err, token.ErrExpired):
+	case errors.Is(err, token.ErrExpired), errors.Is(err, apikey.ErrExpired):
 		return metrics.VerifyExpired
-	case errors.Is(err, httpauth.ErrSessionNotLive):
+	case errors.Is(err, httpauth.ErrSessionNotLive), errors.Is(err, apikey.ErrRevoked):
 		return metrics.VerifyRevoked
 	default:
 		return metrics.VerifyInvalid

@@ -23,16 +23,22 @@ func (s *server) routeTable() []route {
 	routes := []route{
 		{"POST /auth/login", s.handleLogin()},
 		{"POST /auth/refresh", s.handleRefresh()},
-		{"POST /auth/logout", authed(s.handleLogout())},
+		{"POST /auth/logout", s.auth.AuthenticateJWT(s.handleLogout())},
 		{"GET /auth/me", authed(s.handleMe())},
 		{"POST /auth/tokens", authed(scope(relayauth.ScopeTokensIssue)(s.handleIssueTokens()))},
 		{"POST /auth/introspect", authed(scope(relayauth.ScopeTokensIntrospect)(s.handleIntrospect()))},
 		{"GET /auth/sessions", authed(s.handleListSessions())},
 		{"DELETE /auth/sessions/{id}", authed(s.handleDeleteSession())},
 		{"POST /auth/sessions/revoke", authed(s.handleMassRevoke())},
+		{"POST /auth/api-keys", authed(scope(relayauth.ScopeAPIKeysWrite)(s.handleCreateAPIKey()))},
+		{"GET /auth/api-keys", authed(scope(relayauth.ScopeAPIKeysRead)(s.handleListAPIKeys()))},
+		{"GET /auth/api-keys/{id}", authed(scope(relayauth.ScopeAPIKeysRead)(s.handleGetAPIKey()))},
+		{"POST /auth/api-keys/{id}/rotate", authed(scope(relayauth.ScopeAPIKeysWrite)(s.handleRotateAPIKey()))},
+		{"DELETE /auth/api-keys/{id}", authed(scope(relayauth.ScopeAPIKeysWrite)(s.handleRevokeAPIKey()))},
 		{"GET /.well-known/jwks.json", s.handleJWKS()},
 		{"GET /admin/health", admin(s.handleAdminHealth())},
 		{"POST /admin/debug", admin(s.handleAdminDebug())},
+		{"POST /admin/migrations/{name}", admin(s.handleMigration())},
 		// Demo principals exist outside production only; the guard asks
 		// on every request, so even a route registered by mistake cannot
 		// serve.

@@ -9,8 +9,10 @@ import (
 	"net/http"
 	"time"
 
+	"github.com/relayauth/relayauth/apikey"
 	"github.com/relayauth/relayauth/httpauth"
 	"github.com/relayauth/relayauth/internal/audit"
+	"github.com/relayauth/relayauth/internal/migrate"
 	"github.com/relayauth/relayauth/internal/password"
 	"github.com/relayauth/relayauth/internal/throttle"
 	"github.com/relayauth/relayauth/metrics"
@@ -25,7 +27,9 @@ type Deps struct {
 	Issuer   *token.Issuer
 	Verifier *token.Verifier
 	Sessions session.Store
-	Hasher   *password.Hasher
+	// APIKeys manages API keys, which also authenticate as X-API-Key.
+	APIKeys *apikey.Manager
+	Hasher  *password.Hasher
 	// Admin is the bootstrap admin's password hash (from ADMIN_PASSWORD).
 	Admin *password.Hash
 	// Now is the clock; time.Now when nil.
@@ -38,6 +42,8 @@ type Deps struct {
 	LogLevel *slog.LevelVar
 	// DemoMocks enables POST /demo/login outside production only.
 	DemoMocks bool
+	// Migrations are the data migrations of /admin/migrations/{name}.
+	Migrations migrate.Set
 	// Metrics records the auth_* metrics; nil switches them off.
 	Metrics *metrics.Metrics
 	// MetricsHandler serves /metrics; nil leaves the route out.
@@ -63,9 +69,20 @@ type server struct {
 
 // New returns the HTTP handler of the whole API.
 func New(d Deps) (http.Handler, error) {
+	s, err := newServer(d)
+	if err != nil {
+		return nil, err
+	}
+	s.routes(s.mux)
+	return s.outer(s.mux), nil
+}
+
+// newServer checks d, fills its defaults and builds the server, routes
+// not yet registered.
+func newServer(d Deps) (*server, error) {
 	switch {
 	case d.Log == nil, d.Keys == nil, d.Issuer == nil, d.Verifier == nil,
-		d.Sessions == nil, d.Hasher == nil, d.Admin == nil:
+		d.Sessions == nil, d.APIKeys == nil, d.Hasher == nil, d.Admin == nil:
 		return nil, errors.New("server: missing dependency")
 	case d.AccessTTL <= 0 || d.RefreshTTL <= 0 || d.SessionTTL <= 0:
 		return nil, errors.New("server: token lifetimes must be positive")
@@ -82,8 +99,8 @@ func New(d Deps) (http.Handler, error) {
 	s := &server{Deps: d, started: d.Now()}
 	s.alg = string(d.Keys.Active().Alg())
 	s.auth = httpauth.NewAuthenticator(d.Verifier, d.Sessions, httpauth.WithClock(d.Now), httpauth.WithLogger(d.Log),
-		httpauth.WithVerifyTiming(func(d time.Duration) { s.Metrics.ObserveVerify(s.alg, d) }))
+		httpauth.WithVerifyTiming(func(d time.Duration) { s.Metrics.ObserveVerify(s.alg, d) }),
+		httpauth.WithAPIKeys(d.APIKeys))
 	s.mux = http.NewServeMux()
-	s.routes(s.mux)
-	return s.outer(s.mux), nil
+	return s, nil
 }

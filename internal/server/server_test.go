@@ -16,6 +16,8 @@ import (
 	"time"
 
 	"github.com/relayauth/relayauth"
+	"github.com/relayauth/relayauth/apikey"
+	"github.com/relayauth/relayauth/internal/migrate"
 	"github.com/relayauth/relayauth/internal/password"
 	"github.com/relayauth/relayauth/session"
 	"github.com/relayauth/relayauth/token"
@@ -83,6 +85,7 @@ func newHarness(t testing.TB, opts ...harnessOpt) *harness {
 		Issuer:     token.NewIssuer(keys, "relay-test", []string{"relay-aud"}),
 		Verifier:   token.NewVerifier(keys, "relay-test", "relay-aud", token.WithClock(clk.Now)),
 		Sessions:   session.NewMemoryStore(),
+		APIKeys:    newKeyManager(t, clk),
 		Hasher:     hasher,
 		Admin:      admin,
 		Now:        clk.Now,
@@ -99,6 +102,16 @@ func newHarness(t testing.TB, opts ...harnessOpt) *harness {
 	}
 	t.Cleanup(func() { d.Sessions.Close() })
 	return &harness{t: t, h: h, clock: clk, sessions: d.Sessions, keys: keys, logs: logs}
+}
+
+func newKeyManager(t testing.TB, clk *clock) *apikey.Manager {
+	t.Helper()
+	m, err := apikey.NewManager(apikey.NewMemoryStore(), apikey.EnvTest, apikey.WithClock(clk.Now))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { m.Close() })
+	return m
 }
 
 func (h *harness) verifier() *token.Verifier {
@@ -886,5 +899,41 @@ func TestDemoLoginGuard(t *testing.T) {
 		if r.status == 200 {
 			wantProblem(t, h.do("POST", "/demo/login", "", `{"subject":"ann","tenant":"acme","roles":["admin"]}`), 403)
 		}
+	}
+}
+
+func TestAdminMigrations(t *testing.T) {
+	for _, env := range []string{"development", "production"} {
+		t.Run(env, func(t *testing.T) {
+			runs := 0
+			h := newHarness(t, func(d *Deps) {
+				d.Env = env
+				d.Migrations = migrate.Set{"noop": func(context.Context) (migrate.Result, error) {
+					runs++
+					return migrate.Result{Migrated: 3, Complete: true}, nil
+				}}
+			})
+			admin := h.loginAdmin()
+			user := h.issue(admin, "bob", "acme", []string{relayauth.RoleTenantAdmin}, nil)
+			wantProblem(t, h.do("POST", "/admin/migrations/noop", user.AccessToken, `{}`), 403)
+			wantProblem(t, h.do("POST", "/admin/migrations/drop-tables", admin.AccessToken, `{}`), 404)
+			r := h.do("POST", "/admin/migrations/noop", admin.AccessToken, `{}`)
+			if env == "production" {
+				wantProblem(t, r, 400) // not confirmed
+				if runs != 0 {
+					t.Fatal("an unconfirmed production migration ran")
+				}
+				r = h.do("POST", "/admin/migrations/noop", admin.AccessToken, `{"confirm":"noop"}`)
+			}
+			if r.status != 200 || runs != 1 {
+				t.Fatalf("%d %s (runs %d)", r.status, r.body, runs)
+			}
+			if m := r.json(t); m["name"] != "noop" || m["migrated"] != 3.0 || m["complete"] != true {
+				t.Fatalf("result %s", r.body)
+			}
+			if !strings.Contains(h.logs.String(), `"action":"admin.migration","outcome":"success"`) {
+				t.Fatal("migration not audited")
+			}
+		})
 	}
 }
