@@ -41,18 +41,22 @@
 //
 // With P the prefix (WithPrefix, default "relayauth:"):
 //
-//	P s:{<id>}                  hash: one session, PEXPIREAT at its ExpiresAt
-//	P t:{<tenant>}:all          sorted set: the tenant's session ids, scored by expiry (Unix ms)
-//	P t:{<tenant>}:u:<subject>  sorted set: one subject's session ids, same scores
-//	P tenants                   sorted set: tenants, scored by their last session's expiry
-//	P epochs                    hash: the not-before epochs and two markers
+//	P s:{<id>}                    hash: one session, PEXPIREAT at its ExpiresAt
+//	P t:{<tenant>}:all            sorted set: the tenant's session ids, scored by expiry (Unix ms)
+//	P t:{<tenant>}:u:<subject>    sorted set: one subject's session ids, same scores
+//	P tenants                     sorted set: tenants, scored by their last session's expiry
+//	P epochs                      hash: the not-before epochs and two markers
+//	P schema                      string: the layout version, "2" (none: version 1)
+//	P migration:schema-v2:cursor  string: where an unfinished MigrateSchemaV2 stopped
 //
-// A session hash has the fields sub, ten, rol and sco (roles and scopes as
+// A session hash has the fields sv (the layout version, "2"; absent in
+// version 1), sub, ten, rol and sco (roles and scopes as
 // length-prefixed lists), crt, lst and exp (CreatedAt, LastSeenAt and
 // ExpiresAt as decimal Unix nanoseconds: exact, unlike float scores), ip,
 // ua, rid (the current refresh id) and rvk ("1" on a session revoked for
 // refresh-token reuse, kept as a tombstone until it expires). Empty fields
-// are left out.
+// are left out. Readers accept hashes with and without sv; SchemaVersion
+// and MigrateSchemaV2 (migrate.go) describe the versions.
 //
 // The epochs hash maps "g" (global), "t:<tenant>" and
 // "u:<tenant>:<subject>" to not-before instants in Unix nanoseconds; "v"

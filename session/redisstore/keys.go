@@ -20,6 +20,40 @@ func (k keys) subjectIndex(tenant, subject string) string {
 func (k keys) tenants() string { return k.prefix + "tenants" }
 func (k keys) epochs() string  { return k.prefix + "epochs" }
 
+// schema holds the layout version; migrationCursor the position of an
+// unfinished MigrateSchemaV2.
+func (k keys) schema() string          { return k.prefix + "schema" }
+func (k keys) migrationCursor() string { return k.prefix + "migration:schema-v2:cursor" }
+
+// parseSession is the inverse of session: the id a session key names; ok
+// is false for any other key.
+func (k keys) parseSession(key string) (id string, ok bool) {
+	inner, found := strings.CutPrefix(key, k.prefix+"s:{")
+	if !found || !strings.HasSuffix(inner, "}") {
+		return "", false
+	}
+	id, ok = unescape(inner[:len(inner)-1])
+	return id, ok && k.session(id) == key
+}
+
+// isIndex reports whether key is a tenant or subject index set.
+func (k keys) isIndex(key string) bool {
+	inner, found := strings.CutPrefix(key, k.prefix+"t:{")
+	if !found {
+		return false
+	}
+	tenant, tail, found := strings.Cut(inner, "}")
+	if _, ok := unescape(tenant); !found || !ok {
+		return false
+	}
+	if tail == ":all" {
+		return true
+	}
+	subject, found := strings.CutPrefix(tail, ":u:")
+	_, ok := unescape(subject)
+	return found && ok
+}
+
 // Fields of the epochs hash.
 const (
 	fieldGlobal  = "g"

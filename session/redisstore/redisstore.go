@@ -275,7 +275,7 @@ func (s *Store) Create(ctx context.Context, sess session.Session) error {
 	expires, _ := codec.Nanos(sess.ExpiresAt)
 	expMs := ceilMillis(expires)
 	seen := s.mirror.rev.Load()
-	args := []any{itoa(created), itoa(expMs), "crt", itoa(created), "lst", itoa(lastSeen), "exp", itoa(expires)}
+	args := []any{itoa(created), itoa(expMs), "sv", sessionSchema, "crt", itoa(created), "lst", itoa(lastSeen), "exp", itoa(expires)}
 	// Empty fields are left out: a missing field reads as "".
 	for _, f := range [...]struct{ name, value string }{
 		{"sub", sess.Subject}, {"ten", sess.Tenant},
