@@ -15,6 +15,10 @@ const usage = `usage: relayauth <command> [flags]
 commands:
   serve [--dev]   run the server from the environment (--dev: local, ephemeral secrets)
   check           validate the configuration and list every problem
+  keys generate-admin [--name N] [--ttl D] [--allow-production]
+                  mint a bootstrap admin API key into the key store; printed once
+  migrate [--confirm NAME] NAME
+                  run a data migration (apikeys-file-to-redis, schema-v2)
   version         print the version
 `
 
@@ -33,6 +37,10 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdin i
 		return serve(ctx, args[1:], getenv, stdout, stderr)
 	case "check":
 		return check(args[1:], getenv, stdout, stderr)
+	case "keys":
+		return keys(ctx, args[1:], getenv, stdout, stderr)
+	case "migrate":
+		return runMigration(ctx, args[1:], getenv, stdout, stderr)
 	case "version":
 		fmt.Fprintln(stdout, "relayauth", version)
 		return nil

@@ -20,13 +20,13 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/redis/go-redis/v9"
 
+	"github.com/relayauth/relayauth/apikey"
 	"github.com/relayauth/relayauth/internal/config"
 	"github.com/relayauth/relayauth/internal/password"
 	"github.com/relayauth/relayauth/internal/safety"
 	"github.com/relayauth/relayauth/internal/server"
 	"github.com/relayauth/relayauth/metrics"
 	"github.com/relayauth/relayauth/session"
-	"github.com/relayauth/relayauth/session/redisstore"
 	"github.com/relayauth/relayauth/token"
 )
 
@@ -69,11 +69,18 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 	if cfg.MockSigning {
 		log.Warn("RELAY_MOCK_SIGNING: tokens are signed with the published demo key; anyone can forge them", "kid", keys.Active().ID())
 	}
-	sessions, err := openSessions(ctx, cfg)
+	b, err := openBackends(ctx, cfg)
 	if err != nil {
 		return err
 	}
-	defer sessions.Close()
+	defer b.Close()
+	sessions := b.sessions
+	keyLog := log.With("component", "apikeys")
+	apiKeys, err := apikey.NewManager(b.keys, apikey.EnvFor(cfg.Env), apikey.WithLogger(keyLog))
+	if err != nil {
+		return fmt.Errorf("API keys: %w", err)
+	}
+	defer apiKeys.Close()
 
 	m, metricsHandler := metricsFor(cfg, sessions)
 	hasher := password.NewHasher(password.OWASP, max(1, runtime.NumCPU()/2))
@@ -87,6 +94,8 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 		Issuer:     token.NewIssuer(keys, cfg.Issuer, []string{cfg.Audience}),
 		Verifier:   token.NewVerifier(keys, cfg.Issuer, cfg.Audience),
 		Sessions:   sessions,
+		APIKeys:    apiKeys,
+		Migrations: b.migrations(cfg),
 		Hasher:     hasher,
 		Admin:      admin,
 		AccessTTL:  cfg.AccessTTL,
@@ -229,22 +238,6 @@ func keySet(cfg config.Config) (*token.KeySet, error) {
 	return token.NewKeySet(active, previous...)
 }
 
-func openSessions(ctx context.Context, cfg config.Config) (session.Store, error) {
-	if cfg.SessionBackend == config.BackendMemory {
-		return session.NewMemoryStore(session.WithJanitor(time.Minute)), nil
-	}
-	client, err := redisClient(cfg.RedisURL)
-	if err != nil {
-		return nil, fmt.Errorf("%s: %w", config.EnvRedisURL, err)
-	}
-	store, err := redisstore.New(ctx, client, redisstore.WithPrefix(cfg.RedisPrefix), redisstore.WithFreshness(cfg.RevocationSLA))
-	if err != nil {
-		client.Close()
-		return nil, err
-	}
-	return &ownedClient{Store: store, client: client}, nil
-}
-
 // redisClient accepts redis://host:port/db, or several comma-separated
 // addresses for a cluster.
 func redisClient(url string) (redis.UniversalClient, error) {
@@ -265,14 +258,6 @@ func redisClient(url string) (redis.UniversalClient, error) {
 	}
 	return redis.NewClusterClient(&redis.ClusterOptions{Addrs: addrs}), nil
 }
-
-// ownedClient closes the Redis client the server created with its store.
-type ownedClient struct {
-	*redisstore.Store
-	client redis.UniversalClient
-}
-
-func (o *ownedClient) Close() error { return errors.Join(o.Store.Close(), o.client.Close()) }
 
 // devEnv overlays the environment for serve --dev: development, memory
 // sessions, and an ephemeral signing key and admin password unless given.
