@@ -23,8 +23,9 @@ free_port() { go run ./scripts/freeport; }
 
 redis_dir=""
 redis_pid=""
+cluster_pids=""
 cleanup() {
-  if [ -n "$redis_pid" ]; then kill "$redis_pid" 2>/dev/null || true; wait "$redis_pid" 2>/dev/null || true; fi
+  for pid in $redis_pid $cluster_pids; do kill "$pid" 2>/dev/null || true; wait "$pid" 2>/dev/null || true; done
   [ -n "$redis_dir" ] && rm -rf "$redis_dir"
 }
 trap cleanup EXIT
@@ -44,6 +45,33 @@ if need_redis; then
     echo "test.sh: redis-server $(redis-server --version | awk '{print $3}') on $RELAY_TEST_REDIS_ADDR"
   else
     echo "test.sh: redis-server did not start:" >&2; cat "$redis_dir/redis.log" >&2 || true
+  fi
+  # A 3-master Redis Cluster on loopback for the cluster conformance runs.
+  cluster_addrs=""
+  for i in 1 2 3; do
+    cport=$(free_port)
+    mkdir -p "$redis_dir/cluster-$i"
+    redis-server --bind 127.0.0.1 --port "$cport" --dir "$redis_dir/cluster-$i" --save '' --appendonly no \
+      --cluster-enabled yes --cluster-config-file nodes.conf --cluster-node-timeout 5000 \
+      --daemonize no --logfile "$redis_dir/cluster-$i/redis.log" &
+    cluster_pids="${cluster_pids:-} $!"
+    cluster_addrs="${cluster_addrs:+$cluster_addrs,}127.0.0.1:$cport"
+  done
+  for addr in ${cluster_addrs//,/ }; do
+    for _ in $(seq 1 100); do
+      redis-cli -h "${addr%:*}" -p "${addr#*:}" ping >/dev/null 2>&1 && break
+      sleep 0.1
+    done
+  done
+  if redis-cli --cluster create ${cluster_addrs//,/ } --cluster-replicas 0 --cluster-yes >"$redis_dir/cluster-create.log" 2>&1; then
+    for _ in $(seq 1 100); do
+      redis-cli -h 127.0.0.1 -p "${cluster_addrs##*:}" cluster info 2>/dev/null | grep -q 'cluster_state:ok' && break
+      sleep 0.1
+    done
+    export RELAY_TEST_REDIS_CLUSTER="$cluster_addrs"
+    echo "test.sh: Redis Cluster (3 masters) on $RELAY_TEST_REDIS_CLUSTER"
+  else
+    echo "test.sh: redis-cli --cluster create failed:" >&2; cat "$redis_dir/cluster-create.log" >&2 || true
   fi
 else
   echo "test.sh: redis-server could not be installed; Redis tests will skip (and fail under CI=true)" >&2

@@ -11,6 +11,7 @@ import (
 	"encoding/hex"
 	"net"
 	"os"
+	"strings"
 	"testing"
 	"time"
 )
@@ -53,4 +54,29 @@ func missing(t testing.TB, why string) {
 		t.Fatalf("CI=true and Redis is required: %s", why)
 	}
 	t.Skipf("skipping: %s", why)
+}
+
+// EnvCluster names the variable that carries a Redis Cluster's seed
+// addresses, comma-separated.
+const EnvCluster = "RELAY_TEST_REDIS_CLUSTER"
+
+// Cluster returns the seed addresses of the Redis Cluster that the test
+// command started, or ends the test: skip on a developer's machine, fail
+// under CI=true.
+func Cluster(t testing.TB) []string {
+	t.Helper()
+	v := os.Getenv(EnvCluster)
+	if v == "" {
+		missing(t, EnvCluster+" is not set; run the tests with `make test`, which starts a 3-master cluster")
+		return nil
+	}
+	addrs := strings.Split(v, ",")
+	for _, a := range addrs {
+		conn, err := net.DialTimeout("tcp", a, 2*time.Second)
+		if err != nil {
+			t.Fatalf("Redis Cluster node %s (%s) is unreachable: %v", a, EnvCluster, err)
+		}
+		conn.Close()
+	}
+	return addrs
 }

@@ -7,14 +7,35 @@ import "strings"
 // layout and the choice of hash tags.
 type keys struct{ prefix string }
 
-func (k keys) session(id string) string { return k.prefix + "s:{" + escape(id) + "}" }
+func (k keys) session(id string) string { return k.prefix + "s:{" + tag(id) + "}" }
 
 func (k keys) tenantIndex(tenant string) string {
-	return k.prefix + "t:{" + escape(tenant) + "}:all"
+	return k.prefix + "t:{" + tag(tenant) + "}:all"
 }
 
 func (k keys) subjectIndex(tenant, subject string) string {
-	return k.prefix + "t:{" + escape(tenant) + "}:u:" + escape(subject)
+	return k.prefix + "t:{" + tag(tenant) + "}:u:" + escape(subject)
+}
+
+// emptyTag stands for "" inside a hash tag: Redis Cluster ignores an
+// empty "{}" and hashes the whole key, which would split one tenant's
+// keys over several slots. escape never produces it ('%' becomes "%25").
+const emptyTag = "%00"
+
+// tag is escape for the contents of a hash tag.
+func tag(s string) string {
+	if s == "" {
+		return emptyTag
+	}
+	return escape(s)
+}
+
+// untag is the inverse of tag.
+func untag(s string) (string, bool) {
+	if s == emptyTag {
+		return "", true
+	}
+	return unescape(s)
 }
 
 func (k keys) tenants() string { return k.prefix + "tenants" }
@@ -32,7 +53,7 @@ func (k keys) parseSession(key string) (id string, ok bool) {
 	if !found || !strings.HasSuffix(inner, "}") {
 		return "", false
 	}
-	id, ok = unescape(inner[:len(inner)-1])
+	id, ok = untag(inner[:len(inner)-1])
 	return id, ok && k.session(id) == key
 }
 
@@ -43,7 +64,7 @@ func (k keys) isIndex(key string) bool {
 		return false
 	}
 	tenant, tail, found := strings.Cut(inner, "}")
-	if _, ok := unescape(tenant); !found || !ok {
+	if _, ok := untag(tenant); !found || !ok {
 		return false
 	}
 	if tail == ":all" {

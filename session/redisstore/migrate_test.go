@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"maps"
-	"os"
 	"slices"
 	"strconv"
 	"strings"
@@ -680,11 +679,7 @@ func TestPositionAndKeyParsing(t *testing.T) {
 // on a Redis Cluster whose seed addresses RELAY_TEST_REDIS_CLUSTER names
 // (comma-separated); it skips without one.
 func TestMigrateSchemaV2Cluster(t *testing.T) {
-	addrs := os.Getenv("RELAY_TEST_REDIS_CLUSTER")
-	if addrs == "" {
-		t.Skip("RELAY_TEST_REDIS_CLUSTER is not set")
-	}
-	c := redis.NewClusterClient(&redis.ClusterOptions{Addrs: strings.Split(addrs, ",")})
+	c := redis.NewClusterClient(&redis.ClusterOptions{Addrs: testredis.Cluster(t)})
 	prefix := testredis.Prefix(t)
 	t.Cleanup(func() {
 		for _, key := range scanKeys(t, c, globEscape(prefix)+"*") {
