@@ -193,6 +193,18 @@ func flow(t *testing.T, base, password string) {
 func TestEndToEndInProcess(t *testing.T) {
 	base, _, stop := startRun(t, baseEnv())
 	flow(t, base, e2ePassword)
+	// A 1 MiB header through the real http.Server: a 431 problem, not a
+	// plain-text refusal or a dropped connection.
+	req, _ := http.NewRequest("GET", base+"/auth/me", nil)
+	req.Header.Set("X-Padding", strings.Repeat("a", 1<<20))
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusRequestHeaderFieldsTooLarge || resp.Header.Get("Content-Type") != "application/problem+json" {
+		t.Fatalf("1 MiB header: %d %s", resp.StatusCode, resp.Header.Get("Content-Type"))
+	}
 	stop()
 	if _, err := http.Get(base + "/healthz"); err == nil {
 		t.Fatal("server still answers after shutdown")

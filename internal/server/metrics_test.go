@@ -43,6 +43,8 @@ func withMetrics(d *Deps) {
 // A scripted flow moves each counter by exactly its share.
 func TestMetricsFlow(t *testing.T) {
 	h := newHarness(t, withMetrics)
+	setup := h.loginAdmin()
+	key := h.createKey(setup.AccessToken, `{"name":"m","tenant":"acme","scopes":[]}`)
 	before := scrape(t, h)
 
 	h.do("POST", "/auth/login", "", `{"username":"admin","password":"wrong"}`) // 1 failed login
@@ -52,6 +54,7 @@ func TestMetricsFlow(t *testing.T) {
 	h.do("POST", "/auth/logout", np.AccessToken, nil)                           // 1 verify success, 1 session revocation
 	h.do("GET", "/auth/me", np.AccessToken, nil)                                // 1 verify revoked
 	h.do("POST", "/auth/refresh", "", `{"refresh_token":"`+p.RefreshToken+`"}`) // reuse of a dead token
+	h.withKey("GET", "/auth/me", key.Key, nil)                                  // 1 key verify
 
 	after := scrape(t, h)
 	want := map[string]float64{
@@ -63,6 +66,9 @@ func TestMetricsFlow(t *testing.T) {
 		`auth_refreshes_total{outcome="invalid"}`:                      1, // the session was already gone
 		`auth_verifications_total{method="jwt",outcome="success"}`:     2,
 		`auth_verifications_total{method="jwt",outcome="revoked"}`:     1,
+		`auth_verifications_total{method="api_key",outcome="success"}`: 1,
+		`auth_api_key_operations_total{operation="verify_success"}`:    1,
+		`auth_api_key_operations_total{operation="create"}`:            0,
 		`auth_revocations_total{scope="session"}`:                      1,
 		`auth_revoked_sessions_total{scope="session"}`:                 1,
 		`auth_token_signing_duration_seconds_count{alg="HS256"}`:       4,
@@ -76,7 +82,7 @@ func TestMetricsFlow(t *testing.T) {
 		}
 	}
 	body := string(h.do("GET", "/metrics", "", nil).body)
-	for _, secret := range []string{p.AccessToken, p.RefreshToken, np.AccessToken, testAdminPassword, p.SessionID} {
+	for _, secret := range []string{p.AccessToken, p.RefreshToken, np.AccessToken, testAdminPassword, p.SessionID, key.Key, key.ID} {
 		if strings.Contains(body, secret) {
 			t.Fatal("the exposition carries a secret or an identifier")
 		}
