@@ -51,10 +51,19 @@ const (
 // Redis, the command line on the file) reach this one when it looks a
 // secret up: a key created elsewhere works after one store lookup, and a
 // key rotated elsewhere is re-read, whole, when its new secret is first
-// presented here. Revocations made elsewhere of keys this Manager already
-// holds are not pushed to it yet: until they are (a subscriber calling
-// the index's one update path, apply), this Manager keeps accepting such
-// a key until it restarts or re-reads the record.
+// presented here.
+//
+// On a store that is a Notifier (Redis), revocations, rotations and
+// deletions made through any Manager reach every other one's index:
+// pushed (the changing Manager notifies, every Manager subscribes and
+// re-reads the key), and reconciled every freshness/4 from the store's
+// record of changes, so a lost notification or a reconnect cannot leave a
+// revoked key working. While a Manager cannot confirm that (subscription
+// down, or last reconciliation older than the freshness window; see
+// WithFreshness), Verify refuses every key with ErrUnavailable, and it
+// recovers on its own. On other stores, revocations made elsewhere of
+// keys this Manager already holds reach it only when it restarts or
+// re-reads the record.
 type Manager struct {
 	store      Store
 	env        Env
@@ -64,6 +73,12 @@ type Manager struct {
 	negSize    int
 	negTTL     time.Duration
 	lookupRate int
+
+	// Propagation, on a Notifier store (propagate.go).
+	notifier  Notifier
+	freshness time.Duration
+	observe   func(time.Duration)
+	prop      propagation
 
 	// The index. Every change goes through apply.
 	mu     sync.RWMutex
@@ -139,6 +154,7 @@ func NewManager(store Store, env Env, opts ...Option) (*Manager, error) {
 		flushEvery: DefaultFlushInterval,
 		negSize:    DefaultNegativeSize, negTTL: DefaultNegativeTTL,
 		lookupRate: DefaultStoreLookupLimit,
+		freshness:  DefaultFreshness,
 		byHash:     map[Hash]*entry{}, byID: map[string]*entry{},
 	}
 	for _, o := range opts {
@@ -159,18 +175,39 @@ func NewManager(store Store, env Env, opts ...Option) (*Manager, error) {
 		return nil, errors.New("apikey: negative cache size and ttl must not be negative")
 	case m.lookupRate < 0:
 		return nil, errors.New("apikey: store lookup limit must not be negative")
+	case m.freshness <= 0:
+		return nil, fmt.Errorf("apikey: freshness %v is not positive", m.freshness)
 	}
 	m.misses.init(m.negSize, m.negTTL, m.lookupRate, m.now().UnixNano())
 	ctx, cancel := context.WithTimeout(context.Background(), loadTimeout)
 	defer cancel()
+	m.stop = make(chan struct{})
+	m.prop.kick = make(chan struct{}, 1)
+	if n, ok := store.(Notifier); ok {
+		// Subscribed before the load, so no change is missed.
+		m.notifier = n
+		if err := m.startPropagation(ctx); err != nil {
+			return nil, fmt.Errorf("apikey: subscribing to key changes: %w", err)
+		}
+	}
 	keys, err := store.List(ctx, "")
 	if err != nil {
+		m.stopPropagation()
 		return nil, fmt.Errorf("apikey: loading keys: %w", err)
 	}
+	m.mu.Lock()
 	for i := range keys {
-		m.applyLocked(keys[i].ID, &keys[i]) // m is not shared yet
+		m.applyLocked(keys[i].ID, &keys[i])
 	}
-	m.stop = make(chan struct{})
+	m.mu.Unlock()
+	if m.notifier != nil {
+		if err := m.reconcile(ctx); err != nil {
+			m.stopPropagation()
+			return nil, fmt.Errorf("apikey: loading keys: %w", err)
+		}
+		m.prop.fresh.Store(true)
+		m.done.Go(m.propagationLoop)
+	}
 	if !m.customClock {
 		m.coarse.Store(time.Now().UnixNano())
 		m.done.Go(m.clockLoop)
@@ -267,6 +304,10 @@ func (m *Manager) Rotate(ctx context.Context, id string, grace time.Duration) (K
 		return Key{}, "", err
 	}
 	m.apply(id, &k)
+	// The new secret must reach the caller: a failed notification is
+	// logged only; other Managers pick the rotation up by reconciliation
+	// if the store recorded it, else when the new secret is presented.
+	_ = m.notify(ctx, id, time.Now())
 	m.audit(ctx, "api key rotated", &k, slog.Duration("grace", grace))
 	return m.view(k), secret, nil
 }
@@ -275,7 +316,9 @@ func (m *Manager) Rotate(ctx context.Context, id string, grace time.Duration) (K
 // refuses it. Revoking a revoked key changes nothing and succeeds.
 // ErrNotFound for an unknown id. If the store cannot be reached the key
 // is still refused by this Manager from then on, and the error says the
-// store did not record it.
+// store did not record it. On a Notifier store, ErrUnavailable also when
+// the revocation was recorded but could not be announced to the other
+// Managers: revoking again announces it.
 func (m *Manager) Revoke(ctx context.Context, id string) error {
 	if !ValidID(id) {
 		return ErrNotFound
@@ -297,7 +340,7 @@ func (m *Manager) Revoke(ctx context.Context, id string) error {
 	}
 	m.apply(id, &k)
 	m.audit(ctx, "api key revoked", &k)
-	return nil
+	return m.notify(ctx, id, time.Now())
 }
 
 // Delete removes the key's record from the store; the key stops working
@@ -315,7 +358,7 @@ func (m *Manager) Delete(ctx context.Context, id string) error {
 	}
 	m.apply(id, nil)
 	m.log.LogAttrs(ctx, slog.LevelInfo, "api key deleted", slog.String("key_id", id))
-	return nil
+	return m.notify(ctx, id, time.Now())
 }
 
 // Get returns the key's record. Records from the Manager carry no hashes:
@@ -351,7 +394,7 @@ func (m *Manager) List(ctx context.Context, tenant string) ([]Key, error) {
 func (m *Manager) Close() error {
 	m.closeOnce.Do(func() {
 		close(m.stop)
-		m.done.Wait()
+		m.stopPropagation()
 		m.coarse.Store(0) // Verify reads the clock itself from now on
 		ctx, cancel := context.WithTimeout(context.Background(), flushTimeout)
 		defer cancel()

@@ -88,8 +88,8 @@ func newEntry(k *Key, use *usage) *entry {
 
 // apply is the one way the index changes: it makes the entry of id
 // reflect k, or, when k is nil, forgets id. Writes through the Manager
-// call it after the store accepted them; a future subscriber to other
-// instances' changes will call it the same way.
+// call it after the store accepted them; change propagation
+// (propagate.go) calls it the same way for other Managers' changes.
 func (m *Manager) apply(id string, k *Key) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
@@ -152,7 +152,9 @@ func (m *Manager) revokeLocally(id string) {
 //     every call).
 //  4. The use is recorded in memory; the flusher writes it later.
 //
-// ErrUnavailable when the key had to be looked up and the store failed.
+// ErrUnavailable when the key had to be looked up and the store failed,
+// and, on a Notifier store, for every key while the Manager cannot confirm
+// that its index holds every change (see WithFreshness).
 func (m *Manager) Verify(ctx context.Context, raw string) (Identity, error) {
 	p, err := Parse(raw)
 	if err != nil {
@@ -160,6 +162,9 @@ func (m *Manager) Verify(ctx context.Context, raw string) (Identity, error) {
 	}
 	if p.Env != m.env {
 		return Identity{}, ErrWrongEnvironment
+	}
+	if m.notifier != nil && !m.prop.fresh.Load() {
+		return Identity{}, errStale
 	}
 	h := p.Hash()
 	m.mu.RLock()

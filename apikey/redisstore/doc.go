@@ -16,6 +16,8 @@
 //	P ak:id:{I}    string: T, the tenant of key I
 //	P ak:h:{H}     string: "I T", the key whose current or previous hash is H
 //	P ak:tenants   set: every tenant that has had a key
+//	P apikey-changed  stream: key changes (fields id, at: Unix ns), kept 15 minutes
+//	P apikey-changes  pub/sub channel (not a key): "<id> <at>" per change
 //
 // A record has the fields doc (the apikey.Key as JSON, without
 // LastUsedAt), name, ver (a counter every Update raises) and lu
@@ -52,4 +54,20 @@
 // or no longer holds that hash, and every lookup checks the record, so it
 // answers ErrNotFound; since ids and hashes are random, a leftover never
 // blocks a real key.
+//
+// # Change propagation
+//
+// The store is an apikey.Notifier. A Manager on it announces each
+// revocation, rotation and deletion it makes (Notify: one script appends
+// to the change log and publishes on the channel, so neither happens
+// without the other), subscribes to the channel (Subscribe, which
+// reconnects on its own and pings a quiet connection every second) and
+// re-reads every key it is told of; it also reads the log from its cursor
+// every reconciliation (Changes). Stream ids are Redis's own clock, so
+// the Managers' clock skew does not matter. The log only has to cover the
+// gap between two reconciliations; a Manager that falls further behind
+// than its 15 minutes (Redis's max-deleted-entry-id passes its cursor)
+// gets apikey.ErrChangesLost and reloads every key. The log is one key
+// and PUBLISH has none, so this works unchanged on Redis Cluster, which
+// broadcasts classic PUBLISH to every node.
 package redisstore

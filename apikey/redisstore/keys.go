@@ -15,5 +15,10 @@ func (k keys) idIndex(id string) string        { return k.prefix + "ak:id:{" + i
 func (k keys) hashIndex(h apikey.Hash) string  { return k.prefix + "ak:h:{" + h.String() + "}" }
 func (k keys) tenants() string                 { return k.prefix + "ak:tenants" }
 
+// changes is the pub/sub channel of key changes; changed the stream that
+// reconciliation reads (notify.go).
+func (k keys) changes() string { return k.prefix + "apikey-changes" }
+func (k keys) changed() string { return k.prefix + "apikey-changed" }
+
 // owner is the value of a hash index entry: the key's id and tenant.
 func owner(id, tenant string) string { return id + " " + tenant }

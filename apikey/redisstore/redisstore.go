@@ -10,6 +10,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -25,6 +26,9 @@ type Store struct {
 	// are never reused, so an entry is never wrong; only ids of records
 	// that were read are cached.
 	tenantOf sync.Map
+	// dropMessages is a test hook: received change messages are
+	// discarded, as if lost.
+	dropMessages atomic.Bool
 }
 
 var _ apikey.Store = (*Store)(nil)

@@ -19,23 +19,55 @@
 //
 // # Fail closed
 //
-// security.md 14. A background loop reads the epochs from Redis every
-// freshness/4 (WithFreshness, default 5s). When the last successful read
-// is older than the freshness window (judged every freshness/16), Check
-// answers ErrUnavailable for every id, known or not, until Redis answers
-// again; it recovers on its own. Every other method reports a Redis error
-// as ErrUnavailable. If Redis comes back without its data (the boot marker
-// in the epochs hash is gone), the mirror forgets every session.
+// security.md 14. The state Check answers from is fresh only while the
+// store's subscription to the revocations channel is up AND the last
+// reconciliation (below), started after the subscription last came up,
+// succeeded within the freshness window (WithFreshness, default 5s;
+// reconciliation runs every freshness/4, and the watchdog judges every
+// freshness/16). Otherwise Check answers ErrUnavailable for every id,
+// known or not, until both hold again; it recovers on its own. StateAge
+// reports the age for the auth_revocation_state_age_seconds gauge. Every
+// other method reports a Redis error as ErrUnavailable. If Redis comes
+// back without its data (the boot marker in the epochs hash is gone), the
+// mirror forgets every session.
 //
-// # Revocation SLA
+// # Revocation propagation
 //
 // Revocations made through this store take effect in its mirror before
-// the call returns. Mass revocations made by another instance reach this
-// one within freshness/4 (the next epoch read), and ErrUnavailable covers
-// the case where that read fails. Single-session revocations made by
-// another instance are not pushed to this mirror yet (pub/sub is
-// planned); until then such a revocation reaches another instance that
-// has the session cached only when its cached entry expires.
+// the call returns, and reach every other store (propagate.go) in two
+// ways:
+//
+//   - Push. Every revocation is published on the channel P revocations
+//     by the same Lua script that writes it (Revoke, reuse in Rotate,
+//     and the epoch raise of RevokeSubject, RevokeTenant and RevokeAll),
+//     so no revocation is written without its message. Classic PUBLISH,
+//     which Redis Cluster broadcasts to every node. Every store
+//     subscribes and applies each message to its mirror through the one
+//     update path, within milliseconds.
+//   - Reconciliation, for lost messages and reconnects. Every
+//     freshness/4, and at once after the subscription comes back, the
+//     store re-reads the epochs (when their version moved) and the
+//     single-session revocations logged since the last entry it applied
+//     (the stream P revoked, read from a cursor; stream ids are Redis's
+//     own clock, so instances' clock skew does not matter).
+//
+// Messages are text, fields separated by one space, the last running to
+// the end: "s <made> <id>" for one session, "e <made> <instant> <field>"
+// for an epoch raised to instant, where made is when the revocation was
+// made (the revoking store's clock, Unix ns) and field the epochs hash
+// field. WithPropagationObserver is called with now - made for every
+// message received, and for every revocation that reconciliation finds
+// the mirror had missed: the auth_revocation_propagation_seconds
+// histogram.
+//
+// The log entry of a Revoke is written before the script (the stream is
+// in another slot), so a revocation that took effect is always in the
+// log; a Rotate's reuse revocation is logged right after its script,
+// whose message is already out. Entries are trimmed after 15 minutes
+// (logRetention): the log only has to cover the gap between two
+// reconciliations of any one store. A store that falls further behind
+// (Redis's max-deleted-entry-id passes its cursor) forgets every cached
+// session, which then load again from Redis.
 //
 // # Key layout
 //
@@ -46,6 +78,8 @@
 //	P t:{<tenant>}:u:<subject>    sorted set: one subject's session ids, same scores
 //	P tenants                     sorted set: tenants, scored by their last session's expiry
 //	P epochs                      hash: the not-before epochs and two markers
+//	P revoked                     stream: single-session revocations, fields id and at (Unix ns), kept 15 minutes
+//	P revocations                 pub/sub channel (not a key): every revocation
 //	P schema                      string: the layout version, "2" (none: version 1)
 //	P migration:schema-v2:cursor  string: where an unfinished MigrateSchemaV2 stopped
 //

@@ -39,7 +39,12 @@ func untag(s string) (string, bool) {
 }
 
 func (k keys) tenants() string { return k.prefix + "tenants" }
-func (k keys) epochs() string  { return k.prefix + "epochs" }
+
+// revocations is the pub/sub channel of revocations; revokedLog the
+// stream that reconciliation reads (propagate.go).
+func (k keys) revocations() string { return k.prefix + "revocations" }
+func (k keys) revokedLog() string  { return k.prefix + "revoked" }
+func (k keys) epochs() string      { return k.prefix + "epochs" }
 
 // schema holds the layout version; migrationCursor the position of an
 // unfinished MigrateSchemaV2.

@@ -240,13 +240,14 @@ func scanKeys(t testing.TB, c redis.UniversalClient, pattern string) []string {
 }
 
 // dump is every key under prefix (but the epochs hash, whose boot marker
-// is random) with its type, content and expiry, by name without prefix.
+// is random, and the revocation log, whose entry ids are times) with its
+// type, content and expiry, by name without prefix.
 func dump(t testing.TB, c redis.UniversalClient, prefix string) map[string]string {
 	t.Helper()
 	out := map[string]string{}
 	for _, key := range scanKeys(t, c, globEscape(prefix)+"*") {
 		name := strings.TrimPrefix(key, prefix)
-		if name == "epochs" {
+		if name == "epochs" || name == "revoked" {
 			continue
 		}
 		typ := c.Type(ctx, key).Val()

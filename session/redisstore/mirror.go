@@ -13,9 +13,9 @@ import (
 // owner, CreatedAt, ExpiresAt, a revoked flag), every not-before epoch,
 // and a short, bounded memory of ids that Redis did not know.
 //
-// Every change goes through apply. Today its callers are this store's own
-// writes and the refresh loop; a later pub/sub subscriber that carries
-// other instances' revocations calls apply the same way.
+// Every change goes through apply. Its callers are this store's own
+// writes, the reconciliation loop, and the subscriber that carries every
+// instance's revocations (propagate.go).
 type mirror struct {
 	t *table.Table[struct{}]
 	// rev counts the changes that can kill a session. A reader that
@@ -57,7 +57,8 @@ func newMirror(negSize int, negTTL int64) *mirror {
 }
 
 // apply makes one change to the mirror. For an epoch it returns the
-// epoch's previous local value.
+// epoch's previous local value; for revoked, 1 if it revoked a session the
+// mirror held unrevoked, else 0.
 func (m *mirror) apply(c change) (old int64) {
 	switch c.kind {
 	case upsert:
@@ -70,6 +71,9 @@ func (m *mirror) apply(c change) (old int64) {
 		m.t.Modify(c.id, math.MinInt64, func(e *table.Entry[struct{}], _ table.Status) bool {
 			found = e != nil
 			if found && c.kind == revoked {
+				if !e.Revoked {
+					old = 1
+				}
 				e.Revoked = true
 			}
 			return c.kind == forget
@@ -77,6 +81,7 @@ func (m *mirror) apply(c change) (old int64) {
 		if !found || c.kind == forget {
 			m.neg.add(c.id, c.at)
 		}
+		return old
 	case epoch:
 		return m.t.Raise(c.scope.table(), c.at)
 	case reset:

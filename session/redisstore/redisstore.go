@@ -28,20 +28,33 @@ type Store struct {
 	freshness int64 // ns
 	now       func() time.Time
 
-	mirror *mirror
-	flight flight
-	// lastContact is when (store clock, ns) the last successful epoch
-	// read was sent. fresh says whether that is within the freshness
-	// window: the watchdog goroutine is its only writer, so Check reads
-	// one atomic word instead of the clock, which costs more than all
-	// the rest of Check on some virtual machines.
+	mirror  *mirror
+	flight  flight
+	observe func(time.Duration)
+	// lastContact is when (store clock, ns) the last reconciliation that
+	// confirmed the state was sent: a successful read of the epochs and
+	// the revocation log, with the subscription up throughout. fresh
+	// says whether that is within the freshness window and the
+	// subscription is still up: the watchdog goroutine is its only
+	// writer, so Check reads one atomic word instead of the clock, which
+	// costs more than all the rest of Check on some virtual machines.
 	lastContact atomic.Int64
 	fresh       atomic.Bool
 	kick        chan struct{} // wakes the watchdog after a contact
+	// sub is the subscription's state: see setSubscribed.
+	sub      atomic.Uint64
+	subSince atomic.Int64 // when (store clock, ns) it last came up
+	psMu     sync.Mutex
+	ps       *redis.PubSub
+	// dropMessages is a test hook: received messages are discarded, as
+	// if lost.
+	dropMessages atomic.Bool
 
-	// Read and written only by New and then the loop goroutine.
+	// Under refreshMu (the loop and the listener both reconcile).
+	refreshMu    sync.Mutex
 	boot         string
 	epochVersion string
+	cursor       string // the last revocation log entry applied
 
 	stop      context.CancelFunc
 	wg        sync.WaitGroup
@@ -67,6 +80,7 @@ type config struct {
 	now       func() time.Time
 	negSize   int
 	negTTL    time.Duration
+	observe   func(time.Duration)
 }
 
 // Option configures a Store.
@@ -96,7 +110,19 @@ func WithNegativeCache(size int, ttl time.Duration) Option {
 	return func(c *config) { c.negSize, c.negTTL = size, ttl }
 }
 
-// New returns a store on client. It reads the epochs from Redis first and
+// WithPropagationObserver sets a function called with the propagation
+// time of every revocation this store learns of: its clock's now minus
+// the instant the revocation was made (on the revoking store's clock),
+// for every message the subscription delivers, and for every revocation
+// that reconciliation finds the mirror had missed. For the
+// auth_revocation_propagation_seconds histogram. It runs on the
+// listener's goroutine and must be quick.
+func WithPropagationObserver(f func(time.Duration)) Option {
+	return func(c *config) { c.observe = f }
+}
+
+// New returns a store on client. It subscribes to the revocations
+// channel, then reads the epochs and the revocation log's position, and
 // fails with session.ErrUnavailable if it cannot.
 func New(ctx context.Context, client redis.UniversalClient, opts ...Option) (*Store, error) {
 	c := config{prefix: DefaultPrefix, freshness: DefaultFreshness, now: time.Now, negSize: 1 << 16, negTTL: -1}
@@ -122,9 +148,17 @@ func New(ctx context.Context, client redis.UniversalClient, opts ...Option) (*St
 		freshness: int64(c.freshness),
 		now:       c.now,
 		mirror:    newMirror(c.negSize, int64(c.negTTL)),
+		observe:   c.observe,
 		kick:      make(chan struct{}, 1),
 	}
+	// Subscribed first, so nothing published after the read is missed.
+	ps, err := s.subscribe(ctx)
+	if err != nil {
+		return nil, unavailable(err)
+	}
+	s.setSubscribed(true)
 	if err := s.refresh(ctx); err != nil {
+		ps.Close()
 		return nil, unavailable(err)
 	}
 	s.fresh.Store(true)
@@ -132,6 +166,7 @@ func New(ctx context.Context, client redis.UniversalClient, opts ...Option) (*St
 	s.stop = stop
 	s.wg.Go(func() { s.loop(loopCtx) })
 	s.wg.Go(func() { s.watch(loopCtx) })
+	s.wg.Go(func() { s.listen(loopCtx, ps) })
 	return s, nil
 }
 
@@ -141,7 +176,8 @@ func (s *Store) clock() int64 { return s.now().UnixNano() }
 
 // watch keeps fresh up to date: false as soon as the last contact is
 // older than the freshness window (checked every freshness/16, so Check
-// fails closed at most that much late), true again right after a contact.
+// fails closed at most that much late) or the subscription is down, true
+// again right after a contact with the subscription up.
 func (s *Store) watch(ctx context.Context) {
 	tick := time.NewTicker(max(time.Duration(s.freshness/16), time.Millisecond))
 	defer tick.Stop()
@@ -152,11 +188,12 @@ func (s *Store) watch(ctx context.Context) {
 		case <-tick.C:
 		case <-s.kick:
 		}
-		s.fresh.Store(s.clock()-s.lastContact.Load() <= s.freshness)
+		last := s.lastContact.Load()
+		s.fresh.Store(s.sub.Load()&1 == 1 && last >= s.subSince.Load() && s.clock()-last <= s.freshness)
 	}
 }
 
-// loop reads the epochs every freshness/4 and sweeps the mirror.
+// loop reconciles every freshness/4 and sweeps the mirror.
 func (s *Store) loop(ctx context.Context) {
 	every := time.Duration(s.freshness / 4)
 	tick := time.NewTicker(every)
@@ -178,10 +215,15 @@ func (s *Store) loop(ctx context.Context) {
 	}
 }
 
-// refresh reads the epochs hash: the boot marker, which tells whether
-// Redis lost its data, and, when their version moved, every epoch. On
-// success it records the time the read was sent as the last contact.
+// refresh reconciles: it reads the epochs hash (the boot marker, which
+// tells whether Redis lost its data, and, when their version moved, every
+// epoch) and the revocation log since the last entry applied. On success,
+// if the subscription was up throughout, it records the time the read was
+// sent as the last contact.
 func (s *Store) refresh(ctx context.Context) error {
+	s.refreshMu.Lock()
+	defer s.refreshMu.Unlock()
+	sub := s.sub.Load()
 	start := s.clock()
 	vals, err := s.rdb.HMGet(ctx, s.keys.epochs(), fieldVersion, fieldBoot).Result()
 	if err != nil {
@@ -206,6 +248,7 @@ func (s *Store) refresh(ctx context.Context) error {
 		// them all and load again on demand. Epochs stay; they only rise.
 		s.mirror.apply(change{kind: reset})
 		s.epochVersion = ""
+		s.cursor = "0-0" // a new log, if any
 	}
 	s.boot = boot
 	if version != s.epochVersion || s.epochVersion == "" {
@@ -225,11 +268,13 @@ func (s *Store) refresh(ctx context.Context) error {
 			s.epochVersion = "0"
 		}
 	}
-	s.lastContact.Store(start)
-	select {
-	case s.kick <- struct{}{}:
-	default:
+	if err := s.readLog(ctx); err != nil {
+		return err
 	}
+	if sub&1 == 1 && s.sub.Load() == sub {
+		s.lastContact.Store(start)
+	}
+	s.wake()
 	return nil
 }
 
@@ -239,6 +284,7 @@ func (s *Store) refresh(ctx context.Context) error {
 func (s *Store) Close() error {
 	s.closeOnce.Do(func() {
 		s.stop()
+		s.cutSubscription()
 		s.wg.Wait()
 		s.fresh.Store(false) // nothing keeps the mirror fresh any more
 	})
@@ -491,8 +537,10 @@ func (s *Store) Rotate(ctx context.Context, id, presented, next string, now, exp
 		return session.Session{}, fmt.Errorf("%w: rotate times out of range", session.ErrInvalid)
 	}
 	seen := s.mirror.rev.Load()
+	made := s.clock()
 	res, err := rotateScript.Run(ctx, s.rdb, []string{s.keys.session(id)},
-		presented, next, itoa(n), itoa(exp), itoa(ceilMillis(exp))).Slice()
+		presented, next, itoa(n), itoa(exp), itoa(ceilMillis(exp)),
+		s.keys.revocations(), sessionMessage(made, id)).Slice()
 	if err != nil {
 		return session.Session{}, unavailable(err)
 	}
@@ -515,6 +563,10 @@ func (s *Store) Rotate(ctx context.Context, id, presented, next string, now, exp
 	case code < 0:
 		if len(res) > 1 {
 			s.mirror.apply(change{kind: upsert, id: id, seen: seen, rec: rec})
+			// Revoked for reuse just now, and published by the script;
+			// logged for reconciliation in a second step (another slot),
+			// best effort: the message is out already.
+			s.logRevocation(context.WithoutCancel(ctx), id, made)
 		}
 		s.mirror.apply(change{kind: revoked, id: id, at: s.clock()})
 		return session.Session{}, session.ErrRefreshReused
@@ -547,7 +599,15 @@ func (s *Store) Revoke(ctx context.Context, id string) error {
 	// cannot bring it back.
 	now := s.clock()
 	s.mirror.apply(change{kind: revoked, id: id, at: now})
-	res, err := revokeScript.Run(ctx, s.rdb, []string{s.keys.session(id)}, itoa(now)).Slice()
+	// Logged first, so a revocation that took effect is never missing
+	// from the log that reconciliation reads; the script deletes and
+	// publishes in one step.
+	err := s.logRevocation(ctx, id, now)
+	var res []any
+	if err == nil {
+		res, err = revokeScript.Run(ctx, s.rdb, []string{s.keys.session(id)}, itoa(now),
+			s.keys.revocations(), sessionMessage(now, id)).Slice()
+	}
 	s.mirror.apply(change{kind: revoked, id: id, at: now})
 	if err != nil {
 		return unavailable(err)
@@ -620,7 +680,9 @@ func (s *Store) revoke(ctx context.Context, sc scope, at time.Time) (int, error)
 		return 0, fmt.Errorf("%w: revocation time %v is out of range", session.ErrInvalid, at)
 	}
 	old := s.mirror.apply(change{kind: epoch, scope: sc, at: n})
-	prev, err := epochScript.Run(ctx, s.rdb, []string{s.keys.epochs()}, epochField(sc.kind, sc.tenant, sc.subject), itoa(n)).Text()
+	field := epochField(sc.kind, sc.tenant, sc.subject)
+	prev, err := epochScript.Run(ctx, s.rdb, []string{s.keys.epochs()}, field, itoa(n),
+		s.keys.revocations(), epochMessage(s.clock(), n, field)).Text()
 	if err != nil && !errors.Is(err, redis.Nil) {
 		return 0, unavailable(err)
 	}

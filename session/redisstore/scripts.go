@@ -51,8 +51,12 @@ return 1
 // the server. A revoked session stays as a tombstone (rvk) until it
 // expires, so every later use of any of its refresh ids is reuse too.
 //
+// The revocation for reuse is published (ARGV[6], ARGV[7]) in the same
+// step, so it never happens without its message (propagate.go).
+//
 //	KEYS[1] session; ARGV[1] presented; ARGV[2] next; ARGV[3] now ns;
-//	ARGV[4] new ExpiresAt ns; ARGV[5] its PEXPIREAT ms
+//	ARGV[4] new ExpiresAt ns; ARGV[5] its PEXPIREAT ms; ARGV[6] the
+//	revocations channel; ARGV[7] the message of a revocation for reuse
 //	returns {1, fields...} rotated; {-1, fields...} reuse, now revoked;
 //	{-1} reuse of a session already revoked for reuse; {0} not live
 var rotateScript = redis.NewScript(luaCmp + `
@@ -66,6 +70,7 @@ if h[3] then return {-1} end
 if h[1] ~= ARGV[1] then
   redis.call('HSET', KEYS[1], 'rvk', '1')
   redis.call('HDEL', KEYS[1], 'rid')
+  redis.call('PUBLISH', ARGV[6], ARGV[7])
   return {-1, redis.call('HGETALL', KEYS[1])}
 end
 redis.call('HSET', KEYS[1], 'rid', ARGV[2], 'lst', ARGV[3], 'exp', ARGV[4])
@@ -74,12 +79,16 @@ return {1, redis.call('HGETALL', KEYS[1])}
 `)
 
 // revokeScript ends one session. A tombstone (revoked for reuse) stays, so
-// that a later Rotate still reports reuse.
+// that a later Rotate still reports reuse. The revocation is published
+// in the same step, whatever Redis held: another instance's mirror may
+// hold the session even when Redis no longer does.
 //
-//	KEYS[1] session; ARGV[1] now ns
+//	KEYS[1] session; ARGV[1] now ns; ARGV[2] the revocations channel;
+//	ARGV[3] the message
 //	returns {0} when there was nothing to delete, else
 //	{live (1 or 0), tenant, subject, CreatedAt ns}
 var revokeScript = redis.NewScript(luaCmp + `
+redis.call('PUBLISH', ARGV[2], ARGV[3])
 local h = redis.call('HMGET', KEYS[1], 'exp', 'rvk', 'ten', 'sub', 'crt')
 if not h[1] or h[2] then return {0} end
 redis.call('DEL', KEYS[1])
@@ -128,14 +137,17 @@ end
 return 1
 `)
 
-// epochScript raises one not-before epoch; it never lowers one.
+// epochScript raises one not-before epoch; it never lowers one. A raise
+// is published in the same step.
 //
-//	KEYS[1] epochs; ARGV[1] field; ARGV[2] instant ns
+//	KEYS[1] epochs; ARGV[1] field; ARGV[2] instant ns; ARGV[3] the
+//	revocations channel; ARGV[4] the message
 //	returns the field's previous value, or false when it had none
 var epochScript = redis.NewScript(luaCmp + `
 local cur = redis.call('HGET', KEYS[1], ARGV[1])
 if cur and cmp(cur, ARGV[2]) >= 0 then return cur end
 redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
 redis.call('HINCRBY', KEYS[1], 'v', 1)
+redis.call('PUBLISH', ARGV[3], ARGV[4])
 return cur
 `)

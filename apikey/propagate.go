@@ -1,0 +1,264 @@
+package apikey
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// Notifier is implemented by stores that several Managers share (the
+// Redis store), so that a revocation or rotation made through one Manager
+// reaches every other one's index. Stores that one process owns (memory,
+// file) do not implement it; the Store interface is unchanged.
+type Notifier interface {
+	// Notify announces that the key id changed at at: published to every
+	// subscriber, and recorded for Changes, in one step.
+	Notify(ctx context.Context, id string, at time.Time) error
+	// Subscribe calls fn for every notification until ctx is done, and
+	// up(true) each time a subscription is confirmed, up(false) each
+	// time one is lost; it subscribes again on its own. It blocks until
+	// ctx is done, or fails at once if it cannot subscribe the first
+	// time.
+	Subscribe(ctx context.Context, fn func(id string, at time.Time), up func(bool)) error
+	// Changes returns the ids notified after cursor, and the cursor to
+	// pass next. An empty cursor returns no ids, only the current end.
+	// ErrChangesLost, with the current end, when notifications after
+	// cursor were trimmed before they were read.
+	Changes(ctx context.Context, cursor string) (ids []string, next string, err error)
+}
+
+// ErrChangesLost is returned by Notifier.Changes when the caller fell so
+// far behind that changes it never read are gone: it must reload every
+// key.
+var ErrChangesLost = errors.New("API key change notifications lost")
+
+// DefaultFreshness is the fail-closed window of a Manager on a Notifier
+// store (WithFreshness).
+const DefaultFreshness = 5 * time.Second
+
+// errStale is Verify's answer while the Manager cannot confirm that its
+// index holds every revocation: 503, never a key it cannot vouch for.
+var errStale = fmt.Errorf("%w: revocation state older than the freshness window", ErrUnavailable)
+
+// WithFreshness sets the fail-closed window (default 5s) of a Manager
+// whose store is a Notifier: Verify answers ErrUnavailable while the
+// Manager's subscription is down, or its last reconciliation (every d/4)
+// is older than d. Without a Notifier store it has no effect.
+func WithFreshness(d time.Duration) Option { return func(m *Manager) { m.freshness = d } }
+
+// WithPropagationObserver sets a function called, for every change
+// notification received, with the time since the change was made (on the
+// changing Manager's clock): the auth_revocation_propagation_seconds
+// histogram.
+func WithPropagationObserver(f func(time.Duration)) Option {
+	return func(m *Manager) { m.observe = f }
+}
+
+// StateAge is how old the Manager's knowledge of other Managers' changes
+// is: the time since the start of its last reconciliation that completed
+// with the subscription up throughout. 0 without a Notifier store. For
+// the auth_revocation_state_age_seconds gauge.
+func (m *Manager) StateAge() time.Duration {
+	if m.notifier == nil {
+		return 0
+	}
+	return time.Duration(max(0, time.Now().UnixNano()-m.prop.lastContact.Load()))
+}
+
+// propagation is the Manager's state of change propagation.
+type propagation struct {
+	cancel context.CancelFunc // ends the subscription
+	fresh  atomic.Bool        // what Verify reads; written by propagationLoop
+	kick   chan struct{}      // wakes propagationLoop's judgement
+	// sub packs the subscription's generation and whether it is up (the
+	// low bit); subSince is when it last came up, lastContact when the
+	// last confirming reconciliation started (Unix ns, wall clock).
+	sub         atomic.Uint64
+	subSince    atomic.Int64
+	lastContact atomic.Int64
+
+	mu     sync.Mutex // one reconciliation at a time
+	cursor string
+}
+
+// stopPropagation ends the subscription and waits for the goroutines.
+func (m *Manager) stopPropagation() {
+	if m.prop.cancel != nil {
+		m.prop.cancel()
+	}
+	m.done.Wait()
+	m.prop.fresh.Store(false)
+}
+
+// startPropagation subscribes (first, so nothing is missed) and places
+// the changes cursor, before NewManager loads the index.
+func (m *Manager) startPropagation(ctx context.Context) error {
+	subscribed := make(chan error, 1)
+	pctx, cancel := context.WithCancel(context.Background())
+	m.prop.cancel = cancel
+	first := true
+	m.done.Go(func() {
+		err := m.notifier.Subscribe(pctx, m.onChange, func(up bool) {
+			m.setSubscribed(up)
+			if first {
+				first = false
+				subscribed <- nil
+				return
+			}
+			if up {
+				// Notifications sent while it was down are lost:
+				// reconcile now.
+				m.reconcile(pctx)
+			}
+		})
+		if first {
+			subscribed <- err
+		}
+	})
+	select {
+	case err := <-subscribed:
+		if err == nil {
+			_, m.prop.cursor, err = m.notifier.Changes(ctx, "")
+		}
+		if err != nil {
+			cancel()
+			m.done.Wait()
+			return err
+		}
+	case <-ctx.Done():
+		cancel()
+		m.done.Wait()
+		return ctx.Err()
+	}
+	return nil
+}
+
+// setSubscribed records the subscription's state; see the session
+// store's counterpart. A confirmed subscription makes the index fresh
+// only once a reconciliation started after it completes.
+func (m *Manager) setSubscribed(up bool) {
+	v := (m.prop.sub.Load()>>1 + 1) << 1
+	if up {
+		m.prop.subSince.Store(time.Now().UnixNano())
+		v |= 1
+	}
+	m.prop.sub.Store(v)
+	m.wakeWatch()
+}
+
+func (m *Manager) wakeWatch() {
+	select {
+	case m.prop.kick <- struct{}{}:
+	default:
+	}
+}
+
+// onChange re-reads a key another Manager (or this one) changed, and
+// applies it.
+func (m *Manager) onChange(id string, at time.Time) {
+	ctx, cancel := context.WithTimeout(context.Background(), lookupTimeout)
+	defer cancel()
+	if err := m.reread(ctx, id); err != nil {
+		// Reconciliation retries; until it succeeds this Manager goes
+		// stale and refuses every key.
+		m.log.LogAttrs(ctx, slog.LevelWarn, "api key change not applied", slog.String("key_id", id), slog.Any("error", err))
+		return
+	}
+	if m.observe != nil {
+		m.observe(max(0, time.Since(at)))
+	}
+}
+
+func (m *Manager) reread(ctx context.Context, id string) error {
+	k, err := m.store.Get(ctx, id)
+	switch {
+	case errors.Is(err, ErrNotFound):
+		m.apply(id, nil)
+	case err != nil:
+		return err
+	default:
+		m.apply(id, &k)
+	}
+	return nil
+}
+
+// reconcile re-reads every key changed since the cursor (every key, when
+// changes were lost). On success with the subscription up throughout, it
+// records the time it started as the last contact.
+func (m *Manager) reconcile(ctx context.Context) error {
+	m.prop.mu.Lock()
+	defer m.prop.mu.Unlock()
+	sub := m.prop.sub.Load()
+	start := time.Now().UnixNano()
+	ids, next, err := m.notifier.Changes(ctx, m.prop.cursor)
+	switch {
+	case errors.Is(err, ErrChangesLost):
+		keys, err := m.store.List(ctx, "")
+		if err != nil {
+			return err
+		}
+		m.mu.Lock()
+		for i := range keys {
+			m.applyLocked(keys[i].ID, &keys[i])
+		}
+		m.mu.Unlock()
+	case err != nil:
+		return err
+	}
+	for _, id := range ids {
+		if err := m.reread(ctx, id); err != nil {
+			return err
+		}
+	}
+	m.prop.cursor = next
+	if sub&1 == 1 && m.prop.sub.Load() == sub {
+		m.prop.lastContact.Store(start)
+	}
+	m.wakeWatch()
+	return nil
+}
+
+// propagationLoop reconciles every freshness/4 and keeps fresh current
+// (judged every freshness/16).
+func (m *Manager) propagationLoop() {
+	every := max(m.freshness/4, time.Millisecond)
+	rec := time.NewTicker(every)
+	defer rec.Stop()
+	watch := time.NewTicker(max(m.freshness/16, time.Millisecond))
+	defer watch.Stop()
+	for {
+		select {
+		case <-m.stop:
+			return
+		case <-rec.C:
+			ctx, cancel := context.WithTimeout(context.Background(), every)
+			_ = m.reconcile(ctx) // a failure shows as staleness
+			cancel()
+		case <-watch.C:
+		case <-m.prop.kick:
+		}
+		last := m.prop.lastContact.Load()
+		m.prop.fresh.Store(m.prop.sub.Load()&1 == 1 && last >= m.prop.subSince.Load() &&
+			time.Now().UnixNano()-last <= int64(m.freshness))
+	}
+}
+
+// notify announces a change made through this Manager.
+func (m *Manager) notify(ctx context.Context, id string, at time.Time) error {
+	if m.notifier == nil {
+		return nil
+	}
+	if err := m.notifier.Notify(context.WithoutCancel(ctx), id, at); err != nil {
+		m.log.LogAttrs(ctx, slog.LevelError, "api key change recorded but not announced to other instances",
+			slog.String("key_id", id), slog.Any("error", err))
+		if !errors.Is(err, ErrUnavailable) {
+			err = fmt.Errorf("%w: %w", ErrUnavailable, err)
+		}
+		return err
+	}
+	return nil
+}

@@ -1,0 +1,248 @@
+package redisstore
+
+import (
+	"errors"
+	"log/slog"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/relayauth/relayauth"
+	"github.com/relayauth/relayauth/apikey"
+	"github.com/relayauth/relayauth/internal/testredis"
+)
+
+type observed struct {
+	mu sync.Mutex
+	d  []time.Duration
+}
+
+func (o *observed) observe(d time.Duration) { o.mu.Lock(); o.d = append(o.d, d); o.mu.Unlock() }
+
+func (o *observed) all() []time.Duration {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	return append([]time.Duration(nil), o.d...)
+}
+
+// instance is a Manager on a store on a client of its own, as on another
+// server. An empty prefix is the default one, for a server of the test's
+// own: nothing is cleaned up.
+func instance(t *testing.T, addr, prefix string, opts ...apikey.Option) (*apikey.Manager, *Store) {
+	t.Helper()
+	c := redis.NewClient(&redis.Options{Addr: addr, MaxRetries: -1, DialTimeout: 200 * time.Millisecond})
+	t.Cleanup(func() { c.Close() })
+	var s *Store
+	if prefix == "" {
+		// A server of the test's own, which may be dead at clean-up.
+		var err error
+		if s, err = New(ctx, c); err != nil {
+			t.Fatal(err)
+		}
+	} else {
+		s = newStore(t, c, prefix)
+	}
+	opts = append([]apikey.Option{apikey.WithLogger(slog.New(slog.DiscardHandler))}, opts...)
+	m, err := apikey.NewManager(s, apikey.EnvLive, opts...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { m.Close() })
+	return m, s
+}
+
+// refusedOn polls Verify on m until it refuses raw as want, which must
+// happen within the given time; from then on it must never accept raw.
+func refusedOn(t *testing.T, m *apikey.Manager, raw string, want error, within time.Duration) time.Duration {
+	t.Helper()
+	start := time.Now()
+	for {
+		_, err := m.Verify(ctx, raw)
+		if errors.Is(err, want) {
+			break
+		}
+		if err != nil && !errors.Is(err, relayauth.ErrUnavailable) {
+			t.Fatalf("Verify: %v", err)
+		}
+		if time.Since(start) > within {
+			t.Fatalf("the change did not reach the other Manager within %v (last: %v)", within, err)
+		}
+		time.Sleep(time.Millisecond)
+	}
+	took := time.Since(start)
+	for range 20 {
+		if _, err := m.Verify(ctx, raw); err == nil {
+			t.Fatal("a refused key was accepted again")
+		}
+	}
+	return took
+}
+
+// TestPropagationPush: Revoke and Rotate (grace 0) on A reach B, which
+// had the key in its index, by pub/sub, well before B's next
+// reconciliation (freshness/4 = 5s here).
+func TestPropagationPush(t *testing.T) {
+	addr := testredis.Addr(t)
+	prefix := testredis.Prefix(t)
+	var obs observed
+	a, _ := instance(t, addr, prefix, apikey.WithFreshness(20*time.Second))
+	b, _ := instance(t, addr, prefix, apikey.WithFreshness(20*time.Second), apikey.WithPropagationObserver(obs.observe))
+	for _, how := range []string{"Revoke", "Rotate", "Delete"} {
+		t.Run(how, func(t *testing.T) {
+			k, raw, err := a.Create(ctx, apikey.CreateRequest{Name: how, Tenant: "acme"})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if id, err := b.Verify(ctx, raw.Reveal()); err != nil || id.ID != k.ID {
+				t.Fatalf("Verify on B of a key A created: %v", err)
+			}
+			before := len(obs.all())
+			want := apikey.ErrRevoked
+			switch how {
+			case "Revoke":
+				err = a.Revoke(ctx, k.ID)
+			case "Rotate":
+				_, _, err = a.Rotate(ctx, k.ID, 0)
+				want = apikey.ErrUnknownKey
+			case "Delete":
+				err = a.Delete(ctx, k.ID)
+				want = apikey.ErrUnknownKey
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			took := refusedOn(t, b, raw.Reveal(), want, 2*time.Second)
+			t.Logf("%s on A refused on B after %v", how, took)
+			var got []time.Duration
+			for len(got) == 0 {
+				if got = obs.all()[before:]; len(got) == 0 {
+					time.Sleep(time.Millisecond)
+				}
+			}
+			for _, d := range got {
+				if d < 0 || d > 2*time.Second {
+					t.Errorf("propagation observed as %v", d)
+				}
+			}
+			t.Logf("observed propagation: %v", got)
+		})
+	}
+}
+
+// TestPropagationLostMessage: B's store drops the message as if lost;
+// reconciliation revokes the key within the freshness window.
+func TestPropagationLostMessage(t *testing.T) {
+	addr := testredis.Addr(t)
+	prefix := testredis.Prefix(t)
+	const freshness = 400 * time.Millisecond
+	a, _ := instance(t, addr, prefix, apikey.WithFreshness(freshness))
+	b, bs := instance(t, addr, prefix, apikey.WithFreshness(freshness))
+	k, raw, err := a.Create(ctx, apikey.CreateRequest{Name: "deploy", Tenant: "acme"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := b.Verify(ctx, raw.Reveal()); err != nil {
+		t.Fatal(err)
+	}
+	bs.dropMessages.Store(true)
+	if err := a.Revoke(ctx, k.ID); err != nil {
+		t.Fatal(err)
+	}
+	took := refusedOn(t, b, raw.Reveal(), apikey.ErrRevoked, freshness)
+	t.Logf("lost message: reconciled on B after %v (freshness %v)", took, freshness)
+}
+
+// TestPropagationRedisKilled: Redis dies (SIGKILL) right after a
+// revocation B did not hear. Neither Manager accepts the revoked key after
+// the freshness window; a valid key gets ErrUnavailable while Redis is
+// gone; both recover within 10s of Redis returning.
+func TestPropagationRedisKilled(t *testing.T) {
+	srv := testredis.Start(t, 0, t.TempDir())
+	const freshness = 300 * time.Millisecond
+	a, _ := instance(t, srv.Addr(), "", apikey.WithFreshness(freshness))
+	b, bs := instance(t, srv.Addr(), "", apikey.WithFreshness(freshness))
+	k1, raw1, err := a.Create(ctx, apikey.CreateRequest{Name: "one", Tenant: "acme"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, raw2, err := a.Create(ctx, apikey.CreateRequest{Name: "two", Tenant: "acme"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, m := range []*apikey.Manager{a, b} {
+		for _, raw := range []relayauth.Secret{raw1, raw2} {
+			if _, err := m.Verify(ctx, raw.Reveal()); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	bs.dropMessages.Store(true)
+	if err := a.Revoke(ctx, k1.ID); err != nil {
+		t.Fatal(err)
+	}
+	revoked := time.Now()
+	srv.Kill()
+	managers := map[string]*apikey.Manager{"A": a, "B": b}
+	sla := revoked.Add(freshness + freshness/16 + 50*time.Millisecond)
+	never := func() {
+		for name, m := range managers {
+			if _, err := m.Verify(ctx, raw1.Reveal()); err == nil && (name == "A" || time.Now().After(sla)) {
+				t.Fatalf("%s accepted the revoked key %v after the revocation", name, time.Since(revoked))
+			}
+		}
+	}
+	for name, m := range managers {
+		eventually(t, 5*time.Second, name+" fails closed", func() bool {
+			never()
+			_, err := m.Verify(ctx, raw2.Reveal())
+			return errors.Is(err, relayauth.ErrUnavailable)
+		})
+		eventually(t, 2*freshness, name+"'s StateAge passes the freshness window", func() bool {
+			never()
+			return m.StateAge() > freshness
+		})
+	}
+	srv.Restart()
+	back := time.Now()
+	for name, m := range managers {
+		eventually(t, 10*time.Second-time.Since(back), name+" recovers", func() bool {
+			never()
+			_, err := m.Verify(ctx, raw2.Reveal())
+			return err == nil
+		})
+		if _, err := m.Verify(ctx, raw1.Reveal()); !errors.Is(err, apikey.ErrRevoked) {
+			t.Errorf("%s after recovery: Verify of the revoked key = %v, want ErrRevoked", name, err)
+		}
+	}
+	t.Logf("both recovered %v after Redis returned", time.Since(back))
+}
+
+func eventually(t *testing.T, within time.Duration, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(within)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("not within %v: %s", within, what)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+// TestVerifyAllocatesNothing: the staleness check costs Verify nothing.
+func TestVerifyAllocatesNothing(t *testing.T) {
+	m, _ := instance(t, testredis.Addr(t), testredis.Prefix(t))
+	_, raw, err := m.Create(ctx, apikey.CreateRequest{Name: "deploy", Tenant: "acme"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	key := raw.Reveal()
+	if n := testing.AllocsPerRun(1000, func() {
+		if _, err := m.Verify(ctx, key); err != nil {
+			t.Fatal(err)
+		}
+	}); n != 0 {
+		t.Errorf("Verify allocates %v times per run, want 0", n)
+	}
+}
