@@ -1,5 +1,5 @@
 # The README's two commands: `go run ./cmd/relayauth serve --dev` and `make test`.
-.PHONY: test ci bench build fmt vet
+.PHONY: test ci bench build fmt vet loadtest
 
 # Every test, with everything it needs (installs and starts redis-server).
 test:
@@ -11,6 +11,11 @@ ci: test
 # Hot-path benchmarks, with allocations.
 bench:
 	go test -run='^$$' -bench=. -benchmem ./...
+
+# The load kit on loopback (wrk, two instances on a private Redis, a Redis
+# outage); about three minutes. Not part of test or CI.
+loadtest:
+	./scripts/loadtest.sh
 
 build:
 	go build -o bin/relayauth ./cmd/relayauth
