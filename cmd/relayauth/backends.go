@@ -30,7 +30,13 @@ type backends struct {
 // openBackends opens what cfg names. API keys live in API_KEYS_FILE when
 // it is set, else beside the sessions (Redis in production, memory in
 // development).
-func openBackends(ctx context.Context, cfg config.Config) (*backends, error) {
+// observe, when not nil, is told how long each revocation made elsewhere
+// took to reach this process.
+func openBackends(ctx context.Context, cfg config.Config, observe ...func(time.Duration)) (*backends, error) {
+	var propagation []sessionsredis.Option
+	for _, o := range observe {
+		propagation = append(propagation, sessionsredis.WithPropagationObserver(o))
+	}
 	b := &backends{}
 	ok := false
 	defer func() {
@@ -46,7 +52,8 @@ func openBackends(ctx context.Context, cfg config.Config) (*backends, error) {
 		b.redis = client
 	}
 	if cfg.SessionBackend == config.BackendRedis {
-		s, err := sessionsredis.New(ctx, b.redis, sessionsredis.WithPrefix(cfg.RedisPrefix), sessionsredis.WithFreshness(cfg.RevocationSLA))
+		opts := append([]sessionsredis.Option{sessionsredis.WithPrefix(cfg.RedisPrefix), sessionsredis.WithFreshness(cfg.RevocationSLA)}, propagation...)
+		s, err := sessionsredis.New(ctx, b.redis, opts...)
 		if err != nil {
 			return nil, err
 		}

@@ -587,3 +587,42 @@ func TestMockSigningKeySet(t *testing.T) {
 		t.Fatalf("production mock signer: %v", err)
 	}
 }
+
+// Two instances on one Redis: a logout on A is refused on B within 2 s
+// (loosely: the load kit measures it precisely), and B's
+// auth_revocation_propagation_seconds counts it.
+func TestTwoInstancesRevocation(t *testing.T) {
+	addr := testredis.Addr(t)
+	env := merge(baseEnv(), map[string]string{"SESSION_STORE_BACKEND": "redis", "REDIS_URL": "redis://" + addr + "/0",
+		"REDIS_KEY_PREFIX": testredis.Prefix(t), "AUTH_SIGNING_METRICS_ENABLED": "true"})
+	baseA, _, _ := startRun(t, env)
+	baseB, _, _ := startRun(t, env)
+	a, b := client{t, baseA}, client{t, baseB}
+	access, _ := a.login(e2ePassword)
+	if status, _ := b.call("GET", "/auth/me", access, ""); status != 200 {
+		t.Fatalf("B does not know A's session: %d", status)
+	}
+	if status, _ := a.call("POST", "/auth/logout", access, ""); status != 204 {
+		t.Fatalf("logout on A: %d", status)
+	}
+	start := time.Now()
+	for {
+		status, _ := b.call("GET", "/auth/me", access, "")
+		if status == 401 {
+			break
+		}
+		if status != 200 || time.Since(start) > 2*time.Second {
+			t.Fatalf("B still answers %d %v after the revocation on A", status, time.Since(start))
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	resp, err := http.Get(baseB + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if !regexp.MustCompile(`(?m)^auth_revocation_propagation_seconds_count [1-9]`).Match(body) {
+		t.Fatalf("B's propagation histogram is empty:\n%s", regexp.MustCompile(`(?m)^auth_revocation.*$`).FindAll(body, -1))
+	}
+}

@@ -26,7 +26,7 @@ import (
 	"github.com/relayauth/relayauth/internal/safety"
 	"github.com/relayauth/relayauth/internal/server"
 	"github.com/relayauth/relayauth/metrics"
-	"github.com/relayauth/relayauth/session"
+	sessionsredis "github.com/relayauth/relayauth/session/redisstore"
 	"github.com/relayauth/relayauth/token"
 )
 
@@ -69,20 +69,29 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 	if cfg.MockSigning {
 		log.Warn("RELAY_MOCK_SIGNING: tokens are signed with the published demo key; anyone can forge them", "kid", keys.Active().ID())
 	}
-	b, err := openBackends(ctx, cfg)
+	m, reg := metricsFor(cfg)
+	b, err := openBackends(ctx, cfg, m.ObserveRevocationPropagation)
 	if err != nil {
 		return err
 	}
 	defer b.Close()
 	sessions := b.sessions
 	keyLog := log.With("component", "apikeys")
-	apiKeys, err := apikey.NewManager(b.keys, apikey.EnvFor(cfg.Env), apikey.WithLogger(keyLog))
+	apiKeys, err := apikey.NewManager(b.keys, apikey.EnvFor(cfg.Env), apikey.WithLogger(keyLog),
+		apikey.WithFreshness(cfg.RevocationSLA), apikey.WithPropagationObserver(m.ObserveRevocationPropagation))
 	if err != nil {
 		return fmt.Errorf("API keys: %w", err)
 	}
 	defer apiKeys.Close()
+	var metricsHandler http.Handler
+	if m != nil {
+		metricsHandler = metrics.Handler(reg)
+		if counter, ok := sessions.(interface{ Len() int }); ok {
+			m.ActiveSessionsFunc(func() float64 { return float64(counter.Len()) })
+		}
+		go reportStateAge(ctx, m, b.redisSessions, apiKeys)
+	}
 
-	m, metricsHandler := metricsFor(cfg, sessions)
 	hasher := password.NewHasher(password.OWASP, max(1, runtime.NumCPU()/2))
 	admin, err := hasher.Hash(ctx, cfg.AdminPassword)
 	if err != nil {
@@ -152,19 +161,38 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 }
 
 // metricsFor builds the auth_* metrics on a registry of their own when
-// AUTH_SIGNING_METRICS_ENABLED is true; otherwise nothing is recorded and
-// /metrics does not exist.
-func metricsFor(cfg config.Config, sessions session.Store) (*metrics.Metrics, http.Handler) {
+// AUTH_SIGNING_METRICS_ENABLED is true; otherwise it returns nil metrics
+// (a no-op), nothing is recorded and /metrics does not exist.
+func metricsFor(cfg config.Config) (*metrics.Metrics, *prometheus.Registry) {
 	if !cfg.MetricsEnabled {
 		return nil, nil
 	}
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
-	m := metrics.New(reg)
-	if counter, ok := sessions.(interface{ Len() int }); ok {
-		m.ActiveSessionsFunc(func() float64 { return float64(counter.Len()) })
+	return metrics.New(reg), reg
+}
+
+// stateAger is a store that keeps revocation state current from Redis.
+type stateAger interface{ StateAge() time.Duration }
+
+// reportStateAge keeps auth_revocation_state_age_seconds at the age of the
+// stalest local revocation state, once a second, until ctx ends. It keeps
+// growing through an outage, which is what the alert watches.
+func reportStateAge(ctx context.Context, m *metrics.Metrics, sessions *sessionsredis.Store, keys stateAger) {
+	tick := time.NewTicker(time.Second)
+	defer tick.Stop()
+	for {
+		age := keys.StateAge()
+		if sessions != nil {
+			age = max(age, sessions.StateAge())
+		}
+		m.SetRevocationStateAge(age)
+		select {
+		case <-ctx.Done():
+			return
+		case <-tick.C:
+		}
 	}
-	return m, metrics.Handler(reg)
 }
 
 // loadConfig runs load → defaults → validate, then the production
