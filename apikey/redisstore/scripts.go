@@ -1,31 +1,13 @@
 package redisstore
 
-import "github.com/redis/go-redis/v9"
+import (
+	"github.com/redis/go-redis/v9"
 
-// Times (lu) are decimal Unix nanoseconds, which Lua's doubles cannot
-// hold exactly, so scripts compare them as strings with cmp and never do
-// arithmetic on them.
-const luaCmp = `
-local function cmp(a, b)
-  local na, nb = string.sub(a, 1, 1) == '-', string.sub(b, 1, 1) == '-'
-  if na ~= nb then
-    if na then return -1 end
-    return 1
-  end
-  local r
-  if #a ~= #b then
-    if #a < #b then r = -1 else r = 1 end
-  elseif a == b then
-    return 0
-  elseif a < b then
-    r = -1
-  else
-    r = 1
-  end
-  if na then r = -r end
-  return r
-end
-`
+	"github.com/relayauth/relayauth/internal/redislua"
+)
+
+// luaCmp compares decimal time strings in scripts; see redislua.Cmp.
+const luaCmp = redislua.Cmp
 
 // createScript writes a new record and its tenant indexes, unless the id
 // has a record or the name is taken.

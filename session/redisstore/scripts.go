@@ -1,36 +1,13 @@
 package redisstore
 
-import "github.com/redis/go-redis/v9"
+import (
+	"github.com/redis/go-redis/v9"
 
-// Empty session fields are not stored; HMGET yields false for them, and
-// the scripts reply with an empty string instead, so every reply keeps
-// one shape.
-//
-// Lua numbers are doubles, which cannot hold Unix nanoseconds exactly
-// (2^53 ns is about 104 days). The scripts therefore compare times as
-// decimal strings with cmp and never do arithmetic on them; Go computes
-// every millisecond value PEXPIREAT needs.
-const luaCmp = `
-local function cmp(a, b)
-  local na, nb = string.sub(a, 1, 1) == '-', string.sub(b, 1, 1) == '-'
-  if na ~= nb then
-    if na then return -1 end
-    return 1
-  end
-  local r
-  if #a ~= #b then
-    if #a < #b then r = -1 else r = 1 end
-  elseif a == b then
-    return 0
-  elseif a < b then
-    r = -1
-  else
-    r = 1
-  end
-  if na then r = -r end
-  return r
-end
-`
+	"github.com/relayauth/relayauth/internal/redislua"
+)
+
+// luaCmp compares decimal time strings in scripts; see redislua.Cmp.
+const luaCmp = redislua.Cmp
 
 // createScript records a session unless one with the same id exists that
 // has not expired by the new one's CreatedAt.
