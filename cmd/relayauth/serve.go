@@ -18,7 +18,6 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
-	"github.com/redis/go-redis/v9"
 
 	"github.com/relayauth/relayauth/apikey"
 	"github.com/relayauth/relayauth/internal/config"
@@ -264,27 +263,6 @@ func keySet(cfg config.Config) (*token.KeySet, error) {
 		previous = append(previous, k)
 	}
 	return token.NewKeySet(active, previous...)
-}
-
-// redisClient accepts redis://host:port/db, or several comma-separated
-// addresses for a cluster.
-func redisClient(url string) (redis.UniversalClient, error) {
-	if !strings.Contains(url, ",") {
-		opt, err := redis.ParseURL(url)
-		if err != nil {
-			return nil, errors.New("must be redis://[user:password@]host:port[/db]")
-		}
-		return redis.NewClient(opt), nil
-	}
-	var addrs []string
-	for _, a := range strings.Split(url, ",") {
-		a = strings.TrimSpace(strings.TrimPrefix(strings.TrimSpace(a), "redis://"))
-		if _, _, err := net.SplitHostPort(a); err != nil {
-			return nil, fmt.Errorf("cluster address %q must be host:port", a)
-		}
-		addrs = append(addrs, a)
-	}
-	return redis.NewClusterClient(&redis.ClusterOptions{Addrs: addrs}), nil
 }
 
 // devEnv overlays the environment for serve --dev: development, memory
