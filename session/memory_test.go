@@ -349,3 +349,117 @@ func BenchmarkMemoryRotate(b *testing.B) {
 		i++
 	}
 }
+
+// realisticSessions returns n sessions shaped like production ones, with
+// sessionsPerSubject sessions per subject: random canonical 128-bit ids
+// and refresh ids, an 8 to 16 character subject, one of 20 tenants of 6
+// to 10 characters, an IPv4 address each, one of 20 60-character user
+// agents, and one of 3 role/scope grants.
+func realisticSessions(b *testing.B, n, sessionsPerSubject int) []session.Session {
+	const letters = "abcdefghijklmnopqrstuvwxyz0123456789"
+	tenants := make([]string, 20)
+	for i := range tenants {
+		tenants[i] = fmt.Sprintf("%.*s%02d", 4+i%5, "acmecorp", i) // 6..10 chars
+	}
+	agents := make([]string, 20)
+	for i := range agents {
+		agents[i] = fmt.Sprintf("Mozilla/5.0 (X11; Linux x86_64; rv:%03d.0) Gecko/20100101 Fx/%03d", 100+i, 100+i)[:60]
+	}
+	grants := []struct{ roles, scopes []string }{
+		{[]string{"member"}, []string{"tokens:issue"}},
+		{[]string{"tenant_admin"}, []string{"tokens:issue", "sessions:revoke"}},
+		{[]string{"member", "billing"}, []string{"tokens:issue", "invoices:read"}},
+	}
+	out := make([]session.Session, n)
+	var subject string
+	for i := range out {
+		subj := i / sessionsPerSubject
+		if i%sessionsPerSubject == 0 {
+			buf := make([]byte, 8+subj%9) // 8..16 chars
+			for j := range buf {
+				buf[j] = letters[(subj*7+j*13+subj>>j)%len(letters)]
+			}
+			copy(buf[len(buf)-7:], fmt.Sprintf("%07d", subj%10_000_000))
+			subject = string(buf)
+		}
+		g := grants[i%len(grants)]
+		out[i] = session.Session{
+			ID:         id(b),
+			Subject:    subject,
+			Tenant:     tenants[subj%len(tenants)],
+			Roles:      g.roles,
+			Scopes:     g.scopes,
+			CreatedAt:  t0.Add(time.Duration(i)),
+			LastSeenAt: t0.Add(time.Duration(i)),
+			ExpiresAt:  t0.Add(24 * time.Hour),
+			IP:         fmt.Sprintf("%d.%d.%d.%d", 10+i>>24&127, i>>16&255, i>>8&255, i&255),
+			UserAgent:  agents[i%len(agents)],
+			RefreshID:  id(b),
+		}
+	}
+	return out
+}
+
+// BenchmarkMemoryPerSession reports the live heap the memory store holds
+// per session at 1,000,000 realistic sessions (see realisticSessions): one
+// session per subject, the worst case, and five. It takes a few seconds,
+// so it runs only as a benchmark:
+//
+//	go test -run '^$' -bench MemoryPerSession -benchtime 1x ./session/
+func BenchmarkMemoryPerSession(b *testing.B) {
+	for _, per := range []int{1, 5} {
+		b.Run(fmt.Sprintf("sessions=1M/perSubject=%d", per), func(b *testing.B) {
+			sessions := realisticSessions(b, 1_000_000, per)
+			var bytes float64
+			for b.Loop() {
+				bytes = heapBytesPerSession(b, sessions, func() session.Store { return session.NewMemoryStore() })
+			}
+			b.ReportMetric(bytes, "bytes/session")
+		})
+	}
+}
+
+// BenchmarkRevokeTenant revokes a tenant of 1k, 10k and 100k live
+// sessions (among 100k of other tenants). Each iteration first records one
+// more session in the tenant (untimed), so every revocation ends at least
+// one; the first ends them all, and first-ns/op is its time.
+func BenchmarkRevokeTenant(b *testing.B) {
+	ctx := context.Background()
+	others := realisticSessions(b, 100_000, 1)
+	for _, size := range []int{1_000, 10_000, 100_000} {
+		b.Run(fmt.Sprintf("sessions=%d", size), func(b *testing.B) {
+			s := session.NewMemoryStore()
+			defer s.Close()
+			for _, x := range others {
+				if err := s.Create(ctx, x); err != nil {
+					b.Fatal(err)
+				}
+			}
+			for i := range size {
+				x := mk(b, "big-tenant", fmt.Sprint("user", i), t0, 24*time.Hour)
+				if err := s.Create(ctx, x); err != nil {
+					b.Fatal(err)
+				}
+			}
+			at := t0.Add(time.Second)
+			start := time.Now()
+			if n, err := s.RevokeTenant(ctx, "big-tenant", at); err != nil || n != size {
+				b.Fatalf("RevokeTenant = %d, %v; want %d", n, err, size)
+			}
+			first := time.Since(start)
+			for b.Loop() {
+				b.StopTimer()
+				x := mk(b, "big-tenant", "late", at, time.Hour)
+				if err := s.Create(ctx, x); err != nil {
+					b.Fatal(err)
+				}
+				at = at.Add(time.Nanosecond)
+				b.StartTimer()
+				if n, err := s.RevokeTenant(ctx, "big-tenant", at); err != nil || n != 1 {
+					b.Fatalf("RevokeTenant = %d, %v; want 1", n, err)
+				}
+			}
+			b.ReportMetric(float64(first.Nanoseconds()), "first-ns/op")
+		})
+	}
+}

@@ -40,64 +40,75 @@ func Subject(tenant, subject string) Scope {
 
 // owner is one (tenant, subject) pair, shared by all of its sessions.
 // Entries point at their owner, so Check finds the epochs it needs through
-// one pointer: no map lookup, no key built, nothing allocated.
+// pointers: no map lookup, no key built, nothing allocated.
+//
+// It is kept small (48 bytes): with one session per subject, every session
+// pays for one owner.
 type owner struct {
 	tenant  *tenantScope
 	subject string
-	// own is this pair's not-before epoch; floor is max(own, the
-	// tenant's), kept up to date by every raise so Check reads one word.
-	own, floor atomic.Int64
-	// refs counts the entries that point here. It is raised only under
-	// scopes.mu and may fall anywhere, so prune (under scopes.mu) never
-	// frees an owner that an entry is being given.
-	refs atomic.Int64
+	// own is this pair's not-before epoch. Written under scopes.mu, read
+	// by Check without it.
+	own atomic.Int64
+	// refs counts the entries that point here; live counts those of them
+	// that are counted (see Table). Both guarded by scopes.mu.
+	refs, live int32
+	// tgen and ggen are the tenant's and the table's generation when live
+	// was last valid: a mass revocation that ended every counted session
+	// of the tenant (or of the table) bumps the generation instead of
+	// visiting each owner, and live reads as 0 until the owner is next
+	// touched.
+	tgen, ggen uint32
 }
 
 type tenantScope struct {
 	name      string
 	notBefore atomic.Int64
 	owners    map[string]*owner // by subject; guarded by scopes.mu
+	// Guarded by scopes.mu: the counted sessions of the tenant, an upper
+	// bound of their CreatedAt, this tenant's generation and the table's
+	// generation live was valid at.
+	live       int
+	maxCreated int64
+	gen, ggen  uint32
 }
 
-// scopes is the registry of tenants and their owners, and the global
-// epoch. Owners are found by tenant then subject, two map lookups on the
-// caller's strings: nothing is concatenated, so no (tenant, subject)
-// choice can collide with another and a lookup allocates nothing.
+// scopes is the registry of tenants and their owners, the global epoch,
+// and the live counters of counting tables. Owners are found by tenant
+// then subject, two map lookups on the caller's strings: nothing is
+// concatenated, so no (tenant, subject) choice can collide with another
+// and a lookup allocates nothing.
 type scopes struct {
 	global  atomic.Int64
 	mu      sync.Mutex
 	tenants map[string]*tenantScope
+	// Guarded by mu.
+	live       int
+	maxCreated int64
+	gen        uint32
 }
 
 func (s *scopes) init() {
 	s.global.Store(none)
 	s.tenants = make(map[string]*tenantScope)
+	s.maxCreated = none
 }
 
 // covers reports whether a session of o created at created is dead by an
-// epoch.
+// epoch. Three atomic loads, no lock.
 func (s *scopes) covers(o *owner, created int64) bool {
-	return created < s.global.Load() || created < o.floor.Load()
+	return created < s.global.Load() || created < o.own.Load() || created < o.tenant.notBefore.Load()
 }
 
-// acquire returns the owner of (tenant, subject), registering it if new,
-// with one more reference.
-func (s *scopes) acquire(tenant, subject string) *owner {
-	s.mu.Lock()
-	o := s.ownerLocked(tenant, subject)
-	o.refs.Add(1)
-	s.mu.Unlock()
-	return o
-}
-
+// ownerLocked returns the owner of (tenant, subject), registering it if
+// new.
 func (s *scopes) ownerLocked(tenant, subject string) *owner {
 	t := s.tenantLocked(tenant)
 	if o := t.owners[subject]; o != nil {
 		return o
 	}
-	o := &owner{tenant: t, subject: strings.Clone(subject)}
+	o := &owner{tenant: t, subject: strings.Clone(subject), tgen: t.gen, ggen: s.gen}
 	o.own.Store(none)
-	o.floor.Store(t.notBefore.Load())
 	t.owners[o.subject] = o
 	return o
 }
@@ -106,7 +117,7 @@ func (s *scopes) tenantLocked(tenant string) *tenantScope {
 	if t := s.tenants[tenant]; t != nil {
 		return t
 	}
-	t := &tenantScope{name: strings.Clone(tenant), owners: make(map[string]*owner)}
+	t := &tenantScope{name: strings.Clone(tenant), owners: make(map[string]*owner), maxCreated: none, ggen: s.gen}
 	t.notBefore.Store(none)
 	s.tenants[t.name] = t
 	return t
@@ -137,31 +148,63 @@ func raiseTo(cell *atomic.Int64, at int64) {
 	}
 }
 
-// raise moves sc's epoch forward to at (never back) and returns the value
-// it had, with the scope's registered tenant and owner. It returns after
-// every floor that Check reads has the new value.
-func (s *scopes) raise(sc Scope, at int64) (old int64, t *tenantScope, o *owner) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
+// cell returns sc's epoch, registering its tenant and owner. Under mu.
+func (s *scopes) cellLocked(sc Scope) *atomic.Int64 {
 	switch sc.kind {
-	case scopeAll:
-		old = s.global.Load()
-		raiseTo(&s.global, at)
 	case scopeTenant:
-		t = s.tenantLocked(sc.tenant)
-		old = t.notBefore.Load()
-		raiseTo(&t.notBefore, at)
-		for _, o := range t.owners {
-			raiseTo(&o.floor, at)
-		}
+		return &s.tenantLocked(sc.tenant).notBefore
 	case scopeSubject:
-		o = s.ownerLocked(sc.tenant, sc.subject)
-		t = o.tenant
-		old = o.own.Load()
-		raiseTo(&o.own, at)
-		raiseTo(&o.floor, at)
+		return &s.ownerLocked(sc.tenant, sc.subject).own
 	}
-	return old, t, o
+	return &s.global
+}
+
+// normTenant zeroes t's counters if a revocation of everything ended
+// them since they were last touched. Under mu.
+func (s *scopes) normTenant(t *tenantScope) {
+	if t.ggen != s.gen {
+		t.ggen, t.live, t.maxCreated = s.gen, 0, none
+	}
+}
+
+// normOwner is normTenant for an owner (and its tenant). Under mu.
+func (s *scopes) normOwner(o *owner) {
+	t := o.tenant
+	s.normTenant(t)
+	if o.tgen != t.gen || o.ggen != s.gen {
+		o.tgen, o.ggen, o.live = t.gen, s.gen, 0
+	}
+}
+
+// count adds a counted session of o created at created. Under mu.
+func (s *scopes) count(o *owner, created int64) {
+	s.normOwner(o)
+	t := o.tenant
+	o.live++
+	t.live++
+	t.maxCreated = max(t.maxCreated, created)
+	s.live++
+	s.maxCreated = max(s.maxCreated, created)
+}
+
+// uncount removes a counted session of o. Under mu.
+func (s *scopes) uncount(o *owner) {
+	s.normOwner(o)
+	o.live--
+	o.tenant.live--
+	s.live--
+}
+
+// resetCounts zeroes every counter and generation, before a recount.
+// Under mu.
+func (s *scopes) resetCounts() {
+	s.gen, s.live, s.maxCreated = 0, 0, none
+	for _, t := range s.tenants {
+		t.gen, t.ggen, t.live, t.maxCreated = 0, 0, 0, none
+		for _, o := range t.owners {
+			o.tgen, o.ggen, o.live = 0, 0, 0
+		}
+	}
 }
 
 // floor is the not-before that applies to (tenant, subject): a session of
@@ -212,7 +255,7 @@ func (s *scopes) prune() {
 	for name, t := range s.tenants {
 		tn := max(g, t.notBefore.Load())
 		for subject, o := range t.owners {
-			if o.refs.Load() == 0 && o.own.Load() <= tn {
+			if o.refs == 0 && o.own.Load() <= tn {
 				delete(t.owners, subject)
 			}
 		}

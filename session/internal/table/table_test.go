@@ -1,7 +1,9 @@
 package table
 
 import (
+	"encoding/base64"
 	"fmt"
+	"math/rand/v2"
 	"runtime"
 	"sync"
 	"testing"
@@ -66,7 +68,16 @@ func TestEpochScopes(t *testing.T) {
 }
 
 func TestRevokeCountsLiveAtInstant(t *testing.T) {
+	for _, counting := range []bool{false, true} {
+		t.Run(fmt.Sprint("counting=", counting), func(t *testing.T) { testRevokeCountsLiveAtInstant(t, counting) })
+	}
+}
+
+func testRevokeCountsLiveAtInstant(t *testing.T, counting bool) {
 	tb := New[struct{}]()
+	if counting {
+		tb = NewCounting[struct{}]()
+	}
 	tb.Insert("live", rec("A", "alice", 10, 100))
 	tb.Insert("expired", rec("A", "alice", 10, 30))
 	tb.Insert("tomb", Record[struct{}]{Tenant: "A", Subject: "alice", Created: 10, Expires: 100, Revoked: true})
@@ -75,8 +86,12 @@ func TestRevokeCountsLiveAtInstant(t *testing.T) {
 	if n := tb.Revoke(All(), 39); n != 1 {
 		t.Errorf("Revoke(all, 39) = %d, want 1", n)
 	}
-	if tb.Len() != 2 {
-		t.Errorf("Len after revoke = %d, want 2 (exact and after)", tb.Len())
+	// Revoke removes nothing; Sweep removes what it covered.
+	if tb.Len() != 5 {
+		t.Errorf("Len after revoke = %d, want 5", tb.Len())
+	}
+	if n := tb.Sweep(39); n != 3 || tb.Len() != 2 {
+		t.Errorf("Sweep after revoke removed %d, left %d; want 3 and 2 (exact and after)", n, tb.Len())
 	}
 	// Covered already by the global epoch: a tenant revocation counts
 	// nothing new.
@@ -191,5 +206,146 @@ func BenchmarkBytesPerEntry(b *testing.B) {
 			}
 			b.ReportMetric(perEntry, "bytes/session")
 		})
+	}
+}
+
+// TestCountingMatchesScan drives a counting table and a plain one with the
+// same random operations, including revocations at instants that go back
+// and sessions created after them, and checks that every Revoke returns
+// the same count: the counters (fast path or recount) agree with a scan.
+func TestCountingMatchesScan(t *testing.T) {
+	for seed := range 200 {
+		r := rand.New(rand.NewPCG(uint64(seed), 7))
+		fast, slow := NewCounting[struct{}](), New[struct{}]()
+		tenants := []string{"A", "B", "C"}
+		subjects := []string{"x", "y", "z", "w"}
+		var ids []string
+		clock := int64(1000)
+		for step := range 300 {
+			clock += int64(r.IntN(20))
+			switch op := r.IntN(100); {
+			case op < 45: // create, sometimes a little in the future or the past
+				id := fmt.Sprint("s", step)
+				if r.IntN(3) == 0 {
+					id = fmt.Sprintf("%022d", step) // canonical base64url
+				}
+				created := clock + int64(r.IntN(30)) - 15
+				rc := rec(tenants[r.IntN(3)], subjects[r.IntN(4)], created, created+int64(r.IntN(200)))
+				if a, b := fast.Insert(id, rc), slow.Insert(id, rc); a != b {
+					t.Fatalf("seed %d: Insert disagrees", seed)
+				}
+				ids = append(ids, id)
+			case op < 55 && len(ids) > 0: // revoke one, or change its expiry (Rotate)
+				id := ids[r.IntN(len(ids))]
+				revoke, exp := r.IntN(2) == 0, clock+int64(r.IntN(200))-50
+				for _, tb := range []*Table[struct{}]{fast, slow} {
+					tb.Modify(id, clock, func(e *Entry[struct{}], st Status) bool {
+						if st != Live {
+							return st == Expired
+						}
+						if revoke {
+							e.Revoked = true
+						} else {
+							e.Expires = exp
+						}
+						return false
+					})
+				}
+			case op < 62 && len(ids) > 0: // remove one
+				id := ids[r.IntN(len(ids))]
+				for _, tb := range []*Table[struct{}]{fast, slow} {
+					tb.Modify(id, clock, func(e *Entry[struct{}], st Status) bool { return true })
+				}
+			case op < 66:
+				fast.Sweep(clock)
+				slow.Sweep(clock)
+			case op < 70 && len(ids) > 0:
+				id := ids[r.IntN(len(ids))]
+				if a, b := fast.Status(id, clock), slow.Status(id, clock); a != b {
+					t.Fatalf("seed %d: Status disagrees: %v, %v", seed, a, b)
+				}
+			default: // a mass revocation, now or a little back
+				at := clock
+				if r.IntN(5) == 0 {
+					at -= int64(r.IntN(40))
+				}
+				var sc Scope
+				switch r.IntN(3) {
+				case 0:
+					sc = All()
+				case 1:
+					sc = Tenant(tenants[r.IntN(3)])
+				default:
+					sc = Subject(tenants[r.IntN(3)], subjects[r.IntN(4)])
+				}
+				if a, b := fast.Revoke(sc, at), slow.Revoke(sc, at); a != b {
+					t.Fatalf("seed %d step %d: Revoke(%+v, %d) = %d on the counting table, %d by scan", seed, step, sc, at, a, b)
+				}
+			}
+		}
+		if all, _, _ := fast.Live("", ""); all < 0 {
+			t.Fatalf("seed %d: negative live counter %d", seed, all)
+		}
+	}
+}
+
+func TestRevokeTouchesNoEntry(t *testing.T) {
+	tb := NewCounting[struct{}]()
+	for i := range 1000 {
+		tb.Insert(fmt.Sprint(i), rec("A", fmt.Sprint("u", i%10), 10, 100))
+	}
+	tb.Insert("b", rec("B", "u", 10, 100))
+	if n := tb.Revoke(Subject("A", "u3"), 20); n != 100 {
+		t.Errorf("Revoke(subject) = %d, want 100", n)
+	}
+	if n := tb.Revoke(Tenant("A"), 20); n != 900 {
+		t.Errorf("Revoke(tenant) = %d, want 900", n)
+	}
+	if all, a, u := tb.Live("A", "u4"); all != 1 || a != 0 || u != 0 {
+		t.Errorf("counters after revocations: all %d, A %d, A/u4 %d; want 1, 0, 0", all, a, u)
+	}
+	// A session recorded later counts again, in its (zeroed) scopes.
+	tb.Insert("late", rec("A", "u4", 30, 100))
+	if all, a, u := tb.Live("A", "u4"); all != 2 || a != 1 || u != 1 {
+		t.Errorf("counters after a late session: all %d, A %d, A/u4 %d; want 2, 1, 1", all, a, u)
+	}
+	if n := tb.Revoke(All(), 40); n != 2 {
+		t.Errorf("Revoke(all) = %d, want 2", n)
+	}
+	if tb.Len() != 1002 {
+		t.Errorf("Len = %d: revocation removed entries", tb.Len())
+	}
+}
+
+func TestParseMatchesBase64(t *testing.T) {
+	r := rand.New(rand.NewPCG(1, 2))
+	strict := base64.RawURLEncoding.Strict()
+	try := func(id string) {
+		var want [16]byte
+		wantOK := false
+		if len(id) == 22 {
+			n, err := strict.Decode(want[:], []byte(id))
+			wantOK = err == nil && n == 16
+		}
+		k := parse(id)
+		if k.canon != wantOK || (wantOK && k.k != want) {
+			t.Fatalf("parse(%q) = %x, %v; encoding/base64 says %x, %v", id, k.k, k.canon, want, wantOK)
+		}
+	}
+	for range 10000 {
+		var b [16]byte
+		for i := range b {
+			b[i] = byte(r.Uint32())
+		}
+		id := base64.RawURLEncoding.EncodeToString(b[:])
+		try(id)
+		// One character changed to anything: canonical or not, parse and
+		// encoding/base64 agree.
+		mut := []byte(id)
+		mut[r.IntN(22)] = byte(r.Uint32())
+		try(string(mut))
+	}
+	for _, id := range []string{"", "x", "AAAAAAAAAAAAAAAAAAAAAA", "AAAAAAAAAAAAAAAAAAAAAB", "AAAAAAAAAAAAAAAAAAAAA=", "AAAAAAAAAAAAAAAAAAAA\nA", "AAAAAAAAAAAAAAAAAAAAAAA"} {
+		try(id)
 	}
 }
