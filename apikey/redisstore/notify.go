@@ -11,6 +11,8 @@ import (
 
 	"github.com/redis/go-redis/v9"
 
+	"github.com/relayauth/relayauth/internal/pubsub"
+
 	"github.com/relayauth/relayauth/apikey"
 )
 
@@ -68,18 +70,7 @@ func parseChange(p string) (id string, at time.Time, ok bool) {
 // subscribe opens a subscription to the changes channel and waits for
 // Redis to confirm it.
 func (s *Store) subscribe(ctx context.Context) (*redis.PubSub, error) {
-	ps := s.rdb.Subscribe(ctx, s.keys.changes())
-	m, err := ps.ReceiveTimeout(ctx, pingEvery)
-	if err == nil {
-		if sub, ok := m.(*redis.Subscription); !ok || sub.Kind != "subscribe" {
-			err = fmt.Errorf("subscribe: unexpected reply %T", m)
-		}
-	}
-	if err != nil {
-		ps.Close()
-		return nil, err
-	}
-	return ps, nil
+	return pubsub.Subscribe(ctx, s.rdb, s.keys.changes(), pingEvery)
 }
 
 // Subscribe implements apikey.Notifier.

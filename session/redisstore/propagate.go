@@ -10,6 +10,8 @@ import (
 	"time"
 
 	"github.com/redis/go-redis/v9"
+
+	"github.com/relayauth/relayauth/internal/pubsub"
 )
 
 // Revocation propagation: see "Revocation propagation" in the package
@@ -211,18 +213,7 @@ func (s *Store) every() time.Duration { return max(time.Duration(s.freshness/4),
 // subscribe opens a subscription to the revocations channel and waits for
 // Redis to confirm it.
 func (s *Store) subscribe(ctx context.Context) (*redis.PubSub, error) {
-	ps := s.rdb.Subscribe(ctx, s.keys.revocations())
-	m, err := ps.ReceiveTimeout(ctx, s.every())
-	if err == nil {
-		if sub, ok := m.(*redis.Subscription); !ok || sub.Kind != "subscribe" {
-			err = fmt.Errorf("subscribe: unexpected reply %T", m)
-		}
-	}
-	if err != nil {
-		ps.Close()
-		return nil, err
-	}
-	return ps, nil
+	return pubsub.Subscribe(ctx, s.rdb, s.keys.revocations(), s.every())
 }
 
 // listen applies the messages of ps until it fails, then subscribes again
