@@ -7,6 +7,7 @@ import (
 	"io"
 	"mime"
 	"net/http"
+	"time"
 
 	"github.com/relayauth/relayauth"
 )
@@ -33,6 +34,27 @@ func decodeJSON(w http.ResponseWriter, r *http.Request, dst any) error {
 		return fmt.Errorf("%w: body holds more than one JSON value", relayauth.ErrInvalid)
 	}
 	return nil
+}
+
+// decodeOptionalJSON is decodeJSON for endpoints whose body may be
+// absent: no body and no Content-Type leaves dst as it is.
+func decodeOptionalJSON(w http.ResponseWriter, r *http.Request, dst any) error {
+	if r.ContentLength == 0 && r.Header.Get("Content-Type") == "" {
+		return nil
+	}
+	return decodeJSON(w, r, dst)
+}
+
+// seconds turns an optional count of seconds from a request into a
+// duration in [0, limit]: absent is 0.
+func seconds(field string, v *int64, limit time.Duration) (time.Duration, error) {
+	if v == nil {
+		return 0, nil
+	}
+	if maxSec := int64(limit / time.Second); *v < 0 || *v > maxSec {
+		return 0, fmt.Errorf("%w: %s must be 0 to %d seconds", relayauth.ErrInvalid, field, maxSec)
+	}
+	return time.Duration(*v) * time.Second, nil
 }
 
 // decodeForm parses an application/x-www-form-urlencoded body.

@@ -146,11 +146,9 @@ func (s *server) handleMigration() http.Handler {
 		p, _ := relayauth.FromContext(r.Context())
 		name := r.PathValue("name")
 		var req request
-		if r.ContentLength != 0 || r.Header.Get("Content-Type") != "" {
-			if err := decodeJSON(w, r, &req); err != nil {
-				httpauth.WriteError(w, r, s.Log, err)
-				return
-			}
+		if err := decodeOptionalJSON(w, r, &req); err != nil {
+			httpauth.WriteError(w, r, s.Log, err)
+			return
 		}
 		event := audit.Event{Action: "admin.migration", Actor: p.Subject, ActorTenant: p.Tenant, Method: p.Method, Target: name}
 		if _, known := s.Migrations[name]; !known {

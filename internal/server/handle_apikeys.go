@@ -95,13 +95,10 @@ func (s *server) handleCreateAPIKey() http.Handler {
 		}
 		event := s.keyEvent(p, "apikey.create")
 		event.Tenant = req.Tenant
-		var expiresIn time.Duration
-		if req.ExpiresIn != nil {
-			if *req.ExpiresIn < 0 || *req.ExpiresIn > int64(apikey.MaxExpiresIn/time.Second) {
-				httpauth.WriteError(w, r, s.Log, fmt.Errorf("%w: expires_in must be 0 (never) to %d seconds", relayauth.ErrInvalid, int64(apikey.MaxExpiresIn/time.Second)))
-				return
-			}
-			expiresIn = time.Duration(*req.ExpiresIn) * time.Second
+		expiresIn, err := seconds("expires_in (0: never)", req.ExpiresIn, apikey.MaxExpiresIn)
+		if err != nil {
+			httpauth.WriteError(w, r, s.Log, err)
+			return
 		}
 		if err := checkKeyGrant(p, req.Tenant, req.Roles, req.Scopes); err != nil {
 			event.Outcome, event.Reason = audit.Denied, err.Error()
@@ -178,22 +175,17 @@ func (s *server) handleRotateAPIKey() http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		p, _ := relayauth.FromContext(r.Context())
 		var req request
-		if r.ContentLength != 0 || r.Header.Get("Content-Type") != "" {
-			if err := decodeJSON(w, r, &req); err != nil {
-				httpauth.WriteError(w, r, s.Log, err)
-				return
-			}
+		if err := decodeOptionalJSON(w, r, &req); err != nil {
+			httpauth.WriteError(w, r, s.Log, err)
+			return
 		}
 		id := r.PathValue("id")
 		event := s.keyEvent(p, "apikey.rotate")
 		event.Target = id
-		var grace time.Duration
-		if req.GraceSeconds != nil {
-			if *req.GraceSeconds < 0 || *req.GraceSeconds > int64(apikey.MaxRotationGrace/time.Second) {
-				httpauth.WriteError(w, r, s.Log, fmt.Errorf("%w: grace_seconds must be 0 to %d", relayauth.ErrInvalid, int64(apikey.MaxRotationGrace/time.Second)))
-				return
-			}
-			grace = time.Duration(*req.GraceSeconds) * time.Second
+		grace, err := seconds("grace_seconds", req.GraceSeconds, apikey.MaxRotationGrace)
+		if err != nil {
+			httpauth.WriteError(w, r, s.Log, err)
+			return
 		}
 		if _, err := s.visibleKey(r, p, id); err != nil {
 			httpauth.WriteError(w, r, s.Log, err)
