@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/relayauth/relayauth"
+	"github.com/relayauth/relayauth/internal/flight"
 )
 
 // Limits of Manager requests.
@@ -87,7 +88,7 @@ type Manager struct {
 	seq    uint64 // counts applies: see cache
 
 	misses misses
-	flight flight
+	flight flight.Group[Hash, *entry]
 
 	// coarse is the wall clock in Unix ns, stored every clockTick by the
 	// ticker goroutine when the clock is time.Now; 0 when there is no

@@ -210,7 +210,7 @@ func hashEqual(a, b *Hash) int {
 // lookup asks the store about a hash the index does not hold. Concurrent
 // lookups of one hash share one store read.
 func (m *Manager) lookup(ctx context.Context, h Hash, now int64) (*entry, error) {
-	return m.flight.do(ctx, h, func() (*entry, error) {
+	e, err := m.flight.Do(ctx, h, func() (*entry, error) {
 		m.mu.RLock()
 		e, seen := m.byHash[h], m.seq
 		m.mu.RUnlock()
@@ -236,6 +236,10 @@ func (m *Manager) lookup(ctx context.Context, h Hash, now int64) (*entry, error)
 		}
 		return m.cache(&k, h, seen), nil
 	})
+	if err != nil && !errors.Is(err, relayauth.ErrUnauthenticated) && !errors.Is(err, relayauth.ErrUnavailable) {
+		err = fmt.Errorf("%w: %w", ErrUnavailable, err) // the caller's context ended while waiting
+	}
+	return e, err
 }
 
 // cache adds a record read from the store to the index, unless the index
@@ -330,43 +334,4 @@ func (c *misses) len() int {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	return len(c.neg)
-}
-
-// flight makes concurrent lookups of one hash share one store read.
-type flight struct {
-	mu sync.Mutex
-	m  map[Hash]*call
-}
-
-type call struct {
-	done chan struct{}
-	e    *entry
-	err  error
-}
-
-func (f *flight) do(ctx context.Context, h Hash, fn func() (*entry, error)) (*entry, error) {
-	f.mu.Lock()
-	if c, ok := f.m[h]; ok {
-		f.mu.Unlock()
-		select {
-		case <-c.done:
-			return c.e, c.err
-		case <-ctx.Done():
-			return nil, fmt.Errorf("%w: %w", ErrUnavailable, ctx.Err())
-		}
-	}
-	if f.m == nil {
-		f.m = map[Hash]*call{}
-	}
-	c := &call{done: make(chan struct{})}
-	f.m[h] = c
-	f.mu.Unlock()
-	defer func() {
-		f.mu.Lock()
-		delete(f.m, h)
-		f.mu.Unlock()
-		close(c.done)
-	}()
-	c.e, c.err = fn()
-	return c.e, c.err
 }

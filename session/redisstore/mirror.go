@@ -170,39 +170,3 @@ func (n *negative) len() int {
 	defer n.mu.Unlock()
 	return len(n.m)
 }
-
-// flight makes concurrent loads of one id share one Redis read.
-type flight struct {
-	mu    sync.Mutex
-	calls map[string]*call
-}
-
-type call struct {
-	done  chan struct{}
-	rec   table.Record[struct{}]
-	found bool
-	err   error
-}
-
-func (f *flight) do(id string, load func() (table.Record[struct{}], bool, error)) (table.Record[struct{}], bool, error) {
-	f.mu.Lock()
-	if f.calls == nil {
-		f.calls = make(map[string]*call)
-	}
-	if c := f.calls[id]; c != nil {
-		f.mu.Unlock()
-		<-c.done
-		return c.rec, c.found, c.err
-	}
-	c := &call{done: make(chan struct{})}
-	f.calls[id] = c
-	f.mu.Unlock()
-	defer func() {
-		f.mu.Lock()
-		delete(f.calls, id)
-		f.mu.Unlock()
-		close(c.done)
-	}()
-	c.rec, c.found, c.err = load()
-	return c.rec, c.found, c.err
-}

@@ -16,6 +16,7 @@ import (
 
 	"github.com/redis/go-redis/v9"
 
+	"github.com/relayauth/relayauth/internal/flight"
 	"github.com/relayauth/relayauth/session"
 	"github.com/relayauth/relayauth/session/internal/codec"
 	"github.com/relayauth/relayauth/session/internal/table"
@@ -29,7 +30,7 @@ type Store struct {
 	now       func() time.Time
 
 	mirror  *mirror
-	flight  flight
+	flight  flight.Group[string, loaded]
 	observe func(time.Duration)
 	// lastContact is when (store clock, ns) the last reconciliation that
 	// confirmed the state was sent: a successful read of the epochs and
@@ -780,13 +781,13 @@ func (s *Store) checkSlow(ctx context.Context, id string, n int64) error {
 	if s.mirror.neg.has(id, clock) {
 		return session.ErrNotFound
 	}
-	rec, found, err := s.flight.do(id, func() (table.Record[struct{}], bool, error) {
+	got, err := s.flight.Do(ctx, id, func() (loaded, error) {
 		seen := s.mirror.rev.Load()
 		lctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), time.Duration(s.freshness))
 		defer cancel()
 		vals, err := s.rdb.HMGet(lctx, s.keys.session(id), recordFields...).Result()
 		if err != nil {
-			return table.Record[struct{}]{}, false, unavailable(err)
+			return loaded{}, unavailable(err)
 		}
 		f := fields{}
 		for i, name := range recordFields {
@@ -796,26 +797,34 @@ func (s *Store) checkSlow(ctx context.Context, id string, n int64) error {
 		}
 		if f["crt"] == "" {
 			s.mirror.neg.add(id, clock)
-			return table.Record[struct{}]{}, false, nil
+			return loaded{}, nil
 		}
 		rec, err := f.record()
 		if err != nil {
-			return rec, false, unavailable(err)
+			return loaded{}, unavailable(err)
 		}
 		if rec.Expires > n {
 			s.mirror.apply(change{kind: upsert, id: id, seen: seen, rec: rec})
 		} else {
 			s.mirror.neg.add(id, clock)
 		}
-		return rec, true, nil
+		return loaded{rec: rec, found: true}, nil
 	})
 	switch {
+	case errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):
+		return unavailable(err) // the caller stopped waiting for another's read
 	case err != nil:
 		return err
-	case !found || !s.live(rec, n):
+	case !got.found || !s.live(got.rec, n):
 		return session.ErrNotFound
 	}
 	return nil
+}
+
+// loaded is one session read from Redis on a mirror miss.
+type loaded struct {
+	rec   table.Record[struct{}]
+	found bool
 }
 
 // mirrorLen reports the mirror's size, for tests.
