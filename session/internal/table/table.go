@@ -163,22 +163,12 @@ func parse(id string) key {
 	}
 	_ = id[21] // one bounds check for all
 	var bad uint8
-	var v uint32
-	v = uint32(decode[id[0]])<<18 | uint32(decode[id[1]])<<12 | uint32(decode[id[2]])<<6 | uint32(decode[id[3]])
-	k.k[0], k.k[1], k.k[2] = byte(v>>16), byte(v>>8), byte(v)
-	bad |= decode[id[0]] | decode[id[1]] | decode[id[2]] | decode[id[3]]
-	v = uint32(decode[id[4]])<<18 | uint32(decode[id[5]])<<12 | uint32(decode[id[6]])<<6 | uint32(decode[id[7]])
-	k.k[3], k.k[4], k.k[5] = byte(v>>16), byte(v>>8), byte(v)
-	bad |= decode[id[4]] | decode[id[5]] | decode[id[6]] | decode[id[7]]
-	v = uint32(decode[id[8]])<<18 | uint32(decode[id[9]])<<12 | uint32(decode[id[10]])<<6 | uint32(decode[id[11]])
-	k.k[6], k.k[7], k.k[8] = byte(v>>16), byte(v>>8), byte(v)
-	bad |= decode[id[8]] | decode[id[9]] | decode[id[10]] | decode[id[11]]
-	v = uint32(decode[id[12]])<<18 | uint32(decode[id[13]])<<12 | uint32(decode[id[14]])<<6 | uint32(decode[id[15]])
-	k.k[9], k.k[10], k.k[11] = byte(v>>16), byte(v>>8), byte(v)
-	bad |= decode[id[12]] | decode[id[13]] | decode[id[14]] | decode[id[15]]
-	v = uint32(decode[id[16]])<<18 | uint32(decode[id[17]])<<12 | uint32(decode[id[18]])<<6 | uint32(decode[id[19]])
-	k.k[12], k.k[13], k.k[14] = byte(v>>16), byte(v>>8), byte(v)
-	bad |= decode[id[16]] | decode[id[17]] | decode[id[18]] | decode[id[19]]
+	for g := 0; g < 5; g++ { // five groups of 4 characters → 3 bytes
+		c0, c1, c2, c3 := decode[id[4*g]], decode[id[4*g+1]], decode[id[4*g+2]], decode[id[4*g+3]]
+		bad |= c0 | c1 | c2 | c3
+		v := uint32(c0)<<18 | uint32(c1)<<12 | uint32(c2)<<6 | uint32(c3)
+		k.k[3*g], k.k[3*g+1], k.k[3*g+2] = byte(v>>16), byte(v>>8), byte(v)
+	}
 	a, b := decode[id[20]], decode[id[21]]
 	bad |= a | b
 	k.k[15] = a<<2 | b>>4
