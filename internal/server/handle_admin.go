@@ -164,9 +164,7 @@ func (s *server) handleMigration() http.Handler {
 		res, err := s.Migrations.Run(r.Context(), name)
 		event.Count = res.Migrated
 		if err != nil {
-			event.Outcome, event.Reason = audit.Failure, err.Error()
-			s.Audit.Log(r.Context(), event)
-			httpauth.WriteError(w, r, s.Log, err)
+			s.refuse(w, r, event, audit.Failure, err)
 			return
 		}
 		event.Outcome = audit.Success

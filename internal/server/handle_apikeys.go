@@ -101,9 +101,7 @@ func (s *server) handleCreateAPIKey() http.Handler {
 			return
 		}
 		if err := checkKeyGrant(p, req.Tenant, req.Roles, req.Scopes); err != nil {
-			event.Outcome, event.Reason = audit.Denied, err.Error()
-			s.Audit.Log(r.Context(), event)
-			httpauth.WriteError(w, r, s.Log, err)
+			s.refuse(w, r, event, audit.Denied, err)
 			return
 		}
 		k, raw, err := s.APIKeys.Create(r.Context(), apikey.CreateRequest{
@@ -111,9 +109,7 @@ func (s *server) handleCreateAPIKey() http.Handler {
 			ExpiresIn: expiresIn, CreatedBy: p.Method + ":" + p.Subject,
 		})
 		if err != nil {
-			event.Outcome, event.Reason = audit.Failure, err.Error()
-			s.Audit.Log(r.Context(), event)
-			httpauth.WriteError(w, r, s.Log, err)
+			s.refuse(w, r, event, audit.Failure, err)
 			return
 		}
 		event.Outcome, event.Target = audit.Success, k.ID
@@ -193,9 +189,7 @@ func (s *server) handleRotateAPIKey() http.Handler {
 		}
 		k, raw, err := s.APIKeys.Rotate(r.Context(), id, grace)
 		if err != nil {
-			event.Outcome, event.Reason = audit.Failure, err.Error()
-			s.Audit.Log(r.Context(), event)
-			httpauth.WriteError(w, r, s.Log, err)
+			s.refuse(w, r, event, audit.Failure, err)
 			return
 		}
 		event.Outcome, event.Tenant = audit.Success, k.Tenant

@@ -167,6 +167,13 @@ func authzReason(err error) string {
 	}
 }
 
+// refuse audits a refused or failed operation and answers err.
+func (s *server) refuse(w http.ResponseWriter, r *http.Request, e audit.Event, outcome string, err error) {
+	e.Outcome, e.Reason = outcome, err.Error()
+	s.Audit.Log(r.Context(), e)
+	httpauth.WriteError(w, r, s.Log, err)
+}
+
 // storeError counts a store failure that was the backend's fault.
 func (s *server) storeError(err error, op string) {
 	if err != nil && errors.Is(err, relayauth.ErrUnavailable) {
