@@ -65,24 +65,27 @@ func (p *Principal) CanAdministerTenant(tenant string) bool {
 
 type principalKey struct{}
 
-// principalContext carries a Principal inline: one allocation for both,
-// where context.WithValue plus a separate Principal would be two. It is on
-// every authenticated request.
-type principalContext struct {
-	context.Context
-	p Principal
+// PrincipalContext is a context.Context carrying a Principal, which
+// FromContext finds. NewContext allocates one; a middleware may instead
+// embed one in a larger per-request allocation and set both fields (as
+// httpauth does, to authenticate a request with one allocation).
+type PrincipalContext struct {
+	context.Context // the parent: required
+	Principal       Principal
 }
 
-func (c *principalContext) Value(key any) any {
+// Value returns the carried Principal for FromContext and asks the parent
+// for any other key.
+func (c *PrincipalContext) Value(key any) any {
 	if key == (principalKey{}) {
-		return &c.p
+		return &c.Principal
 	}
 	return c.Context.Value(key)
 }
 
 // NewContext returns a copy of ctx that carries a copy of p.
 func NewContext(ctx context.Context, p *Principal) context.Context {
-	return &principalContext{Context: ctx, p: *p}
+	return &PrincipalContext{Context: ctx, Principal: *p}
 }
 
 // FromContext returns the principal stored in ctx by NewContext, if any.

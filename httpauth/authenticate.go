@@ -80,25 +80,36 @@ func NewAuthenticator(tokens *token.Verifier, sessions SessionChecker, opts ...O
 // VerifyAccess verifies an access token and its session: the whole check
 // behind every authenticated request.
 func (a *Authenticator) VerifyAccess(ctx context.Context, raw string) (token.Claims, error) {
+	var c token.Claims
+	if err := a.verifyAccess(ctx, raw, &c, nil); err != nil {
+		return token.Claims{}, err
+	}
+	return c, nil
+}
+
+// verifyAccess is VerifyAccess writing to *c, with list backing the
+// claims' string lists when they fit (token.Verifier.VerifyAccessInto).
+func (a *Authenticator) verifyAccess(ctx context.Context, raw string, c *token.Claims, list []string) error {
 	var start time.Time
 	timed := a.timing != nil && a.sampled.Add(1)%TimingSampleRate == 0
 	if timed {
 		start = time.Now()
 	}
-	c, err := a.tokens.VerifyAccess(raw)
+	err := a.tokens.VerifyAccessInto(raw, c, list)
 	if timed {
 		a.timing(time.Since(start))
 	}
 	if err != nil {
-		return token.Claims{}, err
+		return err
 	}
 	if err := a.sessions.Check(ctx, c.SessionID, a.now()); err != nil {
+		*c = token.Claims{}
 		if errors.Is(err, relayauth.ErrUnavailable) {
-			return token.Claims{}, err // fail closed, but say why: 503
+			return err // fail closed, but say why: 503
 		}
-		return token.Claims{}, ErrSessionNotLive
+		return ErrSessionNotLive
 	}
-	return c, nil
+	return nil
 }
 
 // Authenticate requires one valid credential — a bearer access token, or
@@ -119,22 +130,44 @@ func (a *Authenticator) AuthenticateAPIKey(next http.Handler) http.Handler {
 	return a.authenticate(next, false, true)
 }
 
+// authenticated is what authenticating a request adds to it, in one
+// allocation: the request copy that carries the new context (net/http's
+// only way to pass it on), that context with the Principal, and the
+// backing of the Principal's roles and scopes. It is allocated whatever
+// the outcome: a refusal costs more than this anyway (a problem body).
+type authenticated struct {
+	req  http.Request
+	ctx  relayauth.PrincipalContext
+	list [listInline]string
+}
+
+// listInline holds a token's audiences, roles and scopes together in the
+// usual case (one audience, a few of each); longer lists get a slice.
+const listInline = 8
+
 func (a *Authenticator) authenticate(next http.Handler, jwt, keys bool) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		var p relayauth.Principal
-		err := a.principal(r, &p, jwt, keys && a.keys != nil)
-		if err != nil {
-			observe(r, Decision{Err: err})
-			WriteError(w, r, a.log, err)
-			return
-		}
-		r = r.WithContext(relayauth.NewContext(r.Context(), &p))
-		if hasObserver(r) {
-			pp, _ := relayauth.FromContext(r.Context())
-			observe(r, Decision{Principal: pp})
-		}
-		next.ServeHTTP(w, r)
+		a.serve(w, r, next, jwt, keys)
 	})
+}
+
+// serve authenticates r and passes it on to next. It is a method, not the
+// closure's body, so that it is compiled here once, where WithContext is
+// inlined and its copy of the request stays on the stack.
+func (a *Authenticator) serve(w http.ResponseWriter, r *http.Request, next http.Handler, jwt, keys bool) {
+	st := new(authenticated)
+	if err := a.principal(r, &st.ctx.Principal, st.list[:], jwt, keys && a.keys != nil); err != nil {
+		observe(r, Decision{Err: err})
+		WriteError(w, r, a.log, err)
+		return
+	}
+	st.ctx.Context = r.Context()
+	st.req = *r.WithContext(&st.ctx)
+	r = &st.req
+	if hasObserver(r) {
+		observe(r, Decision{Principal: &st.ctx.Principal})
+	}
+	next.ServeHTTP(w, r)
 }
 
 // errQueryCredentials: RFC 6750 §2.3 allows a token in the query; we
@@ -174,8 +207,9 @@ func (a *Authenticator) apiKeyPrincipal(r *http.Request, values []string, p *rel
 // credential; any of them, in any case, refuses the request.
 var queryCredentialNames = []string{"access_token", "api_key", "apikey", "x-api-key", "key", "token"}
 
-// principal authenticates r into p with the credentials allowed.
-func (a *Authenticator) principal(r *http.Request, p *relayauth.Principal, jwt, keys bool) error {
+// principal authenticates r into p with the credentials allowed; list
+// backs the roles and scopes of a bearer token when they fit.
+func (a *Authenticator) principal(r *http.Request, p *relayauth.Principal, list []string, jwt, keys bool) error {
 	if r.URL.RawQuery != "" {
 		for name := range r.URL.Query() {
 			for _, bad := range queryCredentialNames {
@@ -186,9 +220,9 @@ func (a *Authenticator) principal(r *http.Request, p *relayauth.Principal, jwt, 
 		}
 	}
 	key := r.Header["X-Api-Key"]
-	_, hasAuth := r.Header["Authorization"]
+	auth := r.Header["Authorization"] // canonical names: no Get() cost
 	switch {
-	case len(key) > 0 && hasAuth:
+	case len(key) > 0 && len(auth) > 0:
 		return errTwoCredentials
 	case len(key) > 0 && keys:
 		return a.apiKeyPrincipal(r, key, p)
@@ -197,7 +231,7 @@ func (a *Authenticator) principal(r *http.Request, p *relayauth.Principal, jwt, 
 	case !jwt:
 		return ErrNoCredentials
 	}
-	v, err := authorization(r.Header)
+	v, err := only(auth)
 	if err != nil {
 		return err
 	}
@@ -205,8 +239,8 @@ func (a *Authenticator) principal(r *http.Request, p *relayauth.Principal, jwt, 
 	if err != nil {
 		return err
 	}
-	c, err := a.VerifyAccess(r.Context(), raw)
-	if err != nil {
+	var c token.Claims
+	if err := a.verifyAccess(r.Context(), raw, &c, list); err != nil {
 		return err
 	}
 	*p = relayauth.Principal{

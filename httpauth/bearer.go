@@ -29,7 +29,11 @@ func BearerToken(h http.Header) (string, error) {
 
 // authorization returns the request's only Authorization header value.
 func authorization(h http.Header) (string, error) {
-	values := h["Authorization"] // canonical already: no Values() lookup cost
+	return only(h["Authorization"]) // canonical already: no Values() lookup cost
+}
+
+// only returns the one Authorization header value of values.
+func only(values []string) (string, error) {
 	switch len(values) {
 	case 0:
 		return "", ErrNoCredentials

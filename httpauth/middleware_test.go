@@ -3,8 +3,11 @@ package httpauth
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"net/http"
 	"net/http/httptest"
+	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -161,5 +164,77 @@ func TestRequireTenantAndEnabled(t *testing.T) {
 	mux.ServeHTTP(rec, httptest.NewRequest("GET", "/demo", nil))
 	if rec.Code != 200 {
 		t.Errorf("enabled route: %d", rec.Code)
+	}
+}
+
+// TestPrincipalLists: the Principal a handler sees carries the token's
+// roles and scopes whether they fit the middleware's inline storage or
+// not, and a handler appending to them cannot write into its neighbour.
+func TestPrincipalLists(t *testing.T) {
+	f := newFixture(t)
+	many := make([]string, 2*listInline)
+	for i := range many {
+		many[i] = fmt.Sprintf("svc%d:read", i)
+	}
+	for _, tc := range []struct {
+		name          string
+		roles, scopes []string
+	}{
+		{"none", nil, nil},
+		{"inline", []string{"reader", "writer"}, []string{"orders:read", "orders:write"}},
+		{"over the inline storage", []string{"reader"}, many},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			raw := f.issue("ann", "acme", "s-"+strings.ReplaceAll(tc.name, " ", "-"), tc.roles, tc.scopes)
+			var got relayauth.Principal
+			h := f.auth.Authenticate(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				p, ok := relayauth.FromContext(r.Context())
+				if !ok {
+					t.Fatal("no principal in the context")
+				}
+				got = *p
+				_ = append(p.Roles, "appended") // must not reach Scopes
+			}))
+			req := httptest.NewRequest("GET", "/", nil)
+			req.Header.Set("Authorization", "Bearer "+raw)
+			w := httptest.NewRecorder()
+			h.ServeHTTP(w, req)
+			if w.Code != 200 {
+				t.Fatalf("status %d: %s", w.Code, w.Body)
+			}
+			if !slices.Equal(got.Roles, tc.roles) || !slices.Equal(got.Scopes, tc.scopes) {
+				t.Fatalf("roles %q scopes %q, want %q %q", got.Roles, got.Scopes, tc.roles, tc.scopes)
+			}
+			if got.Subject != "ann" || got.Tenant != "acme" || got.Method != relayauth.MethodJWT {
+				t.Fatalf("principal %+v", got)
+			}
+		})
+	}
+}
+
+// TestMiddlewareAllocations pins what authenticating a request allocates:
+// the payload string and one object holding the request copy, the
+// context and the Principal's lists, the same count as VerifyAccess.
+func TestMiddlewareAllocations(t *testing.T) {
+	if raceEnabled {
+		t.Skip("sync.Pool drops items under the race detector")
+	}
+	f := newFixture(t)
+	raw := f.issue("ann", "acme", "s-1", []string{"reader", "writer"}, []string{"orders:read", "orders:write", "profile"})
+	h := f.auth.Authenticate(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {}))
+	req := httptest.NewRequest("GET", "/", nil)
+	req.Header.Set("Authorization", "Bearer "+raw)
+	w := httptest.NewRecorder()
+	verify := testing.AllocsPerRun(100, func() {
+		if _, err := f.auth.VerifyAccess(context.Background(), raw); err != nil {
+			t.Fatal(err)
+		}
+	})
+	mw := testing.AllocsPerRun(100, func() { h.ServeHTTP(w, req) })
+	if w.Code != 200 {
+		t.Fatalf("status %d", w.Code)
+	}
+	if mw > verify || mw > 2 {
+		t.Errorf("middleware %v allocs per request, VerifyAccess %v: budget 2 and no more than VerifyAccess", mw, verify)
 	}
 }

@@ -352,3 +352,76 @@ func TestVerifyAllocations(t *testing.T) {
 		}
 	}
 }
+
+// TestVerifyAccessInto: the claims are those Verify returns, backed by the
+// caller's list when they fit in it and by a slice of their own when not,
+// and zero on every error.
+func TestVerifyAccessInto(t *testing.T) {
+	ks := mustKeySet(t, mustHS256(t))
+	iss := NewIssuer(ks, testIssuer, []string{testAudience})
+	v := testVerifier(ks)
+	access, _ := iss.Issue(fullClaims(Access)) // 1 audience + 2 roles + 3 scopes
+	refresh, _ := iss.Issue(fullClaims(Refresh))
+	want, err := v.VerifyAccess(access)
+	if err != nil {
+		t.Fatal(err)
+	}
+	within := func(s, list []string) bool {
+		for i := range list {
+			if len(s) > 0 && &s[0] == &list[i] {
+				return true
+			}
+		}
+		return false
+	}
+	for _, tc := range []struct {
+		name   string
+		list   int
+		inline bool
+	}{
+		{"nil list", 0, false},
+		{"too short", 5, false},
+		{"exact", 6, true},
+		{"roomy", 8, true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			list := make([]string, tc.list)
+			var c Claims
+			if err := v.VerifyAccessInto(access, &c, list); err != nil {
+				t.Fatal(err)
+			}
+			if !reflect.DeepEqual(c, want) {
+				t.Fatalf("claims %+v, Verify gave %+v", c, want)
+			}
+			for name, s := range map[string][]string{"audience": c.Audience, "roles": c.Roles, "scopes": c.Scopes} {
+				if within(s, list) != tc.inline {
+					t.Errorf("%s backed by the caller's list: %v, want %v", name, !tc.inline, tc.inline)
+				}
+				if cap(s) != len(s) {
+					t.Errorf("%s has spare capacity %d: an append would write into its neighbour", name, cap(s)-len(s))
+				}
+			}
+		})
+	}
+	for name, tok := range map[string]string{"refresh token": refresh, "garbage": "a.b.c", "empty": ""} {
+		c := want // not zero: the call must clear it
+		if err := v.VerifyAccessInto(tok, &c, make([]string, 8)); err == nil {
+			t.Fatalf("%s verified as an access token", name)
+		}
+		if !reflect.DeepEqual(c, Claims{}) {
+			t.Errorf("%s: claims left %+v after an error", name, c)
+		}
+	}
+	if raceEnabled {
+		return // sync.Pool drops items under the race detector
+	}
+	list := make([]string, 8)
+	if n := testing.AllocsPerRun(100, func() {
+		var c Claims
+		if err := v.VerifyAccessInto(access, &c, list); err != nil {
+			t.Fatal(err)
+		}
+	}); n > 1 {
+		t.Errorf("%v allocs per VerifyAccessInto with room in the list, budget 1 (the payload)", n)
+	}
+}

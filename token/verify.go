@@ -99,37 +99,59 @@ func (v *Verifier) VerifyRefresh(token string) (Claims, error) { return v.Verify
 // which every string claim is a substring, and one []string shared by
 // Audience, Roles and Scopes.
 func (v *Verifier) Verify(token string, want Type) (Claims, error) {
+	var c Claims
+	if err := v.verify(token, want, &c, nil); err != nil {
+		return Claims{}, err
+	}
+	return c, nil
+}
+
+// VerifyAccessInto is VerifyAccess for a caller that keeps the claims in an
+// allocation of its own, such as a middleware's per-request state: it
+// writes them to *c and backs Audience, Roles and Scopes with list when
+// they fit in it, so that a successful call allocates once, for the
+// payload string. On error *c is left zero. The claims keep referring to
+// list: it must live as long as they do.
+func (v *Verifier) VerifyAccessInto(token string, c *Claims, list []string) error {
+	return v.verify(token, Access, c, list)
+}
+
+// verify is Verify writing to *c, with list as the backing of the claims'
+// string lists when it is long enough.
+func (v *Verifier) verify(token string, want Type, c *Claims, list []string) error {
+	*c = Claims{}
 	sc := getScratch()
 	defer putScratch(sc)
 	paySeg, h, err := verifyCompact(v.ks, nil, token, v.maxSize, sc)
 	if err != nil {
-		return Claims{}, err
+		return err
 	}
 	switch {
 	case want != Access && want != Refresh:
-		return Claims{}, errTypWanted
+		return errTypWanted
 	case !h.hasTyp:
-		return Claims{}, errTypMissing
+		return errTypMissing
 	case h.typ != want:
-		return Claims{}, ErrWrongType
+		return ErrWrongType
 	}
 	n, ok := decodedLen(len(paySeg))
 	if !ok {
-		return Claims{}, errBase64
+		return errBase64
 	}
 	sc.body = resize(sc.body, n)
 	if n, ok = b64Decode(sc.body, paySeg); !ok {
-		return Claims{}, errBase64
+		return errBase64
 	}
 	body := sc.body[:n]
 	var rc rawClaims
 	if err := parseClaims(body, &sc.list, &sc.seen, &rc); err != nil {
-		return Claims{}, err
+		return err
 	}
 	if err := v.validate(&rc, body, &sc.list); err != nil {
-		return Claims{}, err
+		return err
 	}
-	return materialize(&rc, body, &sc.list, want), nil
+	materialize(c, &rc, body, &sc.list, want, list)
+	return nil
 }
 
 // validate checks the claim values of a parsed, signature-checked token.
@@ -190,12 +212,13 @@ func checkTimes(rc *rawClaims, now, leeway int64) error {
 	return nil
 }
 
-// materialize builds the Claims with two allocations: the payload string
-// and the []string behind Audience, Roles and Scopes.
-func materialize(rc *rawClaims, b []byte, list *[maxListItems]span, t Type) Claims {
+// materialize fills c with two allocations at most: the payload string,
+// and the []string behind Audience, Roles and Scopes unless they fit in
+// into.
+func materialize(c *Claims, rc *rawClaims, b []byte, list *[maxListItems]span, t Type, into []string) {
 	s := string(b[:rc.maxEnd])
 	sub := func(sp span) string { return s[sp.start:sp.end] }
-	c := Claims{
+	*c = Claims{
 		Issuer:    sub(rc.iss),
 		Subject:   sub(rc.sub),
 		ExpiresAt: rc.exp,
@@ -207,7 +230,10 @@ func materialize(rc *rawClaims, b []byte, list *[maxListItems]span, t Type) Clai
 		Type:      t,
 	}
 	if rc.listLen > 0 {
-		strs := make([]string, rc.listLen)
+		strs := into
+		if len(strs) < rc.listLen {
+			strs = make([]string, rc.listLen)
+		}
 		for i, sp := range list[:rc.listLen] {
 			strs[i] = sub(sp)
 		}
@@ -219,5 +245,4 @@ func materialize(rc *rawClaims, b []byte, list *[maxListItems]span, t Type) Clai
 		}
 		c.Audience, c.Roles, c.Scopes = pick(rc.aud), pick(rc.roles), pick(rc.scopes)
 	}
-	return c
 }
