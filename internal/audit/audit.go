@@ -40,18 +40,44 @@ func New(l *slog.Logger) *Logger { return &Logger{l: l} }
 
 type requestKey struct{}
 
-type request struct{ id, client string }
+// RequestContext is a context.Context carrying the request id and client
+// address that every event logged under it names. WithRequest allocates
+// one; a server may embed one in its per-request state and set the fields.
+type RequestContext struct {
+	context.Context // the parent: required
+	ID, Client      string
+}
+
+// Value returns c for the audit package's key and asks the parent for any
+// other.
+func (c *RequestContext) Value(key any) any {
+	if key == (requestKey{}) {
+		return c
+	}
+	return c.Context.Value(key)
+}
 
 // WithRequest returns ctx carrying the request id and client address that
 // every event logged under it will name.
 func WithRequest(ctx context.Context, requestID, client string) context.Context {
-	return context.WithValue(ctx, requestKey{}, request{requestID, client})
+	return &RequestContext{Context: ctx, ID: requestID, Client: client}
+}
+
+// request returns the request of ctx, or the zero one.
+func request(ctx context.Context) RequestContext {
+	if c, ok := ctx.Value(requestKey{}).(*RequestContext); ok {
+		return RequestContext{ID: c.ID, Client: c.Client}
+	}
+	return RequestContext{}
 }
 
 // RequestID returns the request id of ctx, if any.
-func RequestID(ctx context.Context) string {
-	r, _ := ctx.Value(requestKey{}).(request)
-	return r.id
+func RequestID(ctx context.Context) string { return request(ctx).ID }
+
+// Enabled reports whether events at level would be written, so that a
+// caller can skip building one that would not.
+func (a *Logger) Enabled(ctx context.Context, level slog.Level) bool {
+	return a != nil && a.l.Enabled(ctx, level)
 }
 
 // Log writes e. Successes are Info, failures and denials Warn.
@@ -66,10 +92,10 @@ func (a *Logger) Debug(ctx context.Context, e Event) {
 }
 
 func (a *Logger) log(ctx context.Context, e Event, level slog.Level) {
-	if a == nil || !a.l.Enabled(ctx, level) {
+	if !a.Enabled(ctx, level) {
 		return
 	}
-	req, _ := ctx.Value(requestKey{}).(request)
+	req := request(ctx)
 	attrs := make([]slog.Attr, 0, 12)
 	attrs = append(attrs, slog.String("kind", "audit"), slog.String("action", e.Action), slog.String("outcome", e.Outcome))
 	add := func(k, v string) {
@@ -87,8 +113,8 @@ func (a *Logger) log(ctx context.Context, e Event, level slog.Level) {
 	if e.Count != 0 {
 		attrs = append(attrs, slog.Int("count", e.Count))
 	}
-	add("request_id", req.id)
-	add("client_ip", req.client)
+	add("request_id", req.ID)
+	add("client_ip", req.Client)
 	a.l.LogAttrs(ctx, level, "audit", attrs...)
 }
 

@@ -1,15 +1,18 @@
 package server
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"mime"
 	"net/http"
+	"sync"
 	"time"
 
 	"github.com/relayauth/relayauth"
+	"github.com/relayauth/relayauth/httpauth"
 )
 
 // MaxBodyBytes caps every request body. Auth requests are small.
@@ -105,9 +108,41 @@ func truncate(s string, n int) string {
 	return s[:n] + "…"
 }
 
-// writeJSON answers v as JSON with status.
+// writeJSON answers v as JSON with status. It encodes before it writes,
+// so a value that cannot be encoded is a 500 problem, not half a 200.
 func writeJSON(w http.ResponseWriter, status int, v any) {
-	w.Header().Set("Content-Type", "application/json")
+	b := jsonBuffers.Get().(*jsonBuffer)
+	defer b.release()
+	if err := b.enc.Encode(v); err != nil {
+		httpauth.WriteProblem(w, http.StatusInternalServerError, "internal error")
+		return
+	}
+	w.Header()["Content-Type"] = jsonContentType // shared, never modified: no allocation
 	w.WriteHeader(status)
-	_ = json.NewEncoder(w).Encode(v)
+	_, _ = w.Write(b.buf.Bytes())
+}
+
+var jsonContentType = []string{"application/json"}
+
+// jsonBuffer is an encoder and the buffer it writes to, reused across
+// responses.
+type jsonBuffer struct {
+	buf bytes.Buffer
+	enc *json.Encoder
+}
+
+var jsonBuffers = sync.Pool{New: func() any {
+	b := new(jsonBuffer)
+	b.enc = json.NewEncoder(&b.buf)
+	return b
+}}
+
+// release returns b to the pool, unless one large answer grew it: those
+// are rare and their buffers are left to the GC.
+func (b *jsonBuffer) release() {
+	if b.buf.Cap() > 64<<10 {
+		return
+	}
+	b.buf.Reset()
+	jsonBuffers.Put(b)
 }

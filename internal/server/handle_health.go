@@ -8,9 +8,14 @@ import (
 	"github.com/relayauth/relayauth/httpauth"
 )
 
+// statusBody is the answer of /healthz and /readyz.
+type statusBody struct {
+	Status string `json:"status"`
+}
+
 func (s *server) handleHealthz() http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
+		writeJSON(w, http.StatusOK, statusBody{"ok"})
 	})
 }
 
@@ -23,7 +28,7 @@ func (s *server) handleReadyz() http.Handler {
 			httpauth.WriteProblem(w, http.StatusServiceUnavailable, "session store unreachable")
 			return
 		}
-		writeJSON(w, http.StatusOK, map[string]string{"status": "ready"})
+		writeJSON(w, http.StatusOK, statusBody{"ready"})
 	})
 }
 

@@ -27,61 +27,85 @@ const MaxHeaderBytes = 64 << 10
 // records method, path (never the query), status and duration.
 func (s *server) outer(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		start := s.Now()
-		rec := &statusRecorder{ResponseWriter: w, status: http.StatusOK}
-		defer func() {
-			if v := recover(); v != nil {
-				if v == http.ErrAbortHandler {
-					panic(v)
-				}
-				s.Log.ErrorContext(r.Context(), "panic", "method", r.Method, "path", r.URL.Path, "panic", fmt.Sprint(v))
-				if !rec.wrote {
-					httpauth.WriteProblem(rec, http.StatusInternalServerError, "internal error")
-				}
-			}
-			// One line per request at Debug: at tens of thousands of
-			// requests a second, Info would make logging the bottleneck.
-			// Decisions that matter are audit events at Info or Warn.
-			level := slog.LevelDebug
-			if rec.status >= 500 {
-				level = slog.LevelError
-			}
-			if !s.Log.Enabled(r.Context(), level) {
-				return
-			}
-			s.Log.LogAttrs(r.Context(), level, "request", slog.String("request_id", audit.RequestID(r.Context())),
-				slog.String("method", r.Method), slog.String("path", r.URL.Path),
-				slog.Int("status", rec.status), slog.Duration("duration", s.Now().Sub(start)))
-		}()
-		h := rec.Header()
-		// Shared, never-modified value slices: no allocation per request.
-		h["Cache-Control"] = noStore
-		h["X-Content-Type-Options"] = noSniff
-		reqID := requestID(r.Header.Get("X-Request-ID"))
-		h["X-Request-Id"] = []string{reqID}
-		ctx := audit.WithRequest(r.Context(), reqID, clientIP(r))
-		ctx = httpauth.WithObserver(ctx, s.observe)
-		r = r.WithContext(ctx)
-		if headerBytes(r.Header) > MaxHeaderBytes {
-			httpauth.WriteProblem(rec, http.StatusRequestHeaderFieldsTooLarge,
-				fmt.Sprintf("request headers over %d bytes", MaxHeaderBytes))
-			return
-		}
-		next.ServeHTTP(rec, r)
+		s.serve(w, r, next)
 	})
 }
 
-// requestID keeps a caller's X-Request-ID when it is short and plain, so
-// traces join up across services, and makes one otherwise.
-func requestID(in string) string {
-	if n := len(in); n > 0 && n <= 64 {
-		ok := true
-		for i := 0; i < n && ok; i++ {
-			c := in[i]
-			ok = 'a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || c == '-' || c == '_' || c == '.'
+// requestState is what outer adds to every request, in one allocation:
+// the status recorder, the X-Request-Id header value, the audit and
+// observer contexts, and the request copy that carries them.
+type requestState struct {
+	rec   statusRecorder
+	id    [1]string
+	audit audit.RequestContext
+	obs   httpauth.ObserverContext
+	req   http.Request
+}
+
+// serve is outer's body. It is a method, not the closure, so that it is
+// compiled here once, where WithContext is inlined and its copy of the
+// request stays on the stack.
+func (s *server) serve(w http.ResponseWriter, r *http.Request, next http.Handler) {
+	start := s.Now()
+	st := &requestState{rec: statusRecorder{ResponseWriter: w, status: http.StatusOK}}
+	rec := &st.rec
+	defer func() {
+		if v := recover(); v != nil {
+			if v == http.ErrAbortHandler {
+				panic(v)
+			}
+			s.Log.ErrorContext(r.Context(), "panic", "method", r.Method, "path", r.URL.Path, "panic", fmt.Sprint(v))
+			if !rec.wrote {
+				httpauth.WriteProblem(rec, http.StatusInternalServerError, "internal error")
+			}
 		}
-		if ok {
-			return in
+		// One line per request at Debug: at tens of thousands of
+		// requests a second, Info would make logging the bottleneck.
+		// Decisions that matter are audit events at Info or Warn.
+		level := slog.LevelDebug
+		if rec.status >= 500 {
+			level = slog.LevelError
+		}
+		if !s.Log.Enabled(r.Context(), level) {
+			return
+		}
+		s.Log.LogAttrs(r.Context(), level, "request", slog.String("request_id", audit.RequestID(r.Context())),
+			slog.String("method", r.Method), slog.String("path", r.URL.Path),
+			slog.Int("status", rec.status), slog.Duration("duration", s.Now().Sub(start)))
+	}()
+	h := rec.Header()
+	// Shared, never-modified value slices: no allocation per request.
+	h["Cache-Control"] = noStore
+	h["X-Content-Type-Options"] = noSniff
+	st.id[0] = requestID(r.Header["X-Request-Id"]) // canonical name: Get would allocate
+	h["X-Request-Id"] = st.id[:]
+	st.audit = audit.RequestContext{Context: r.Context(), ID: st.id[0], Client: clientIP(r)}
+	st.obs = httpauth.ObserverContext{Context: &st.audit, Observer: s.observer}
+	st.req = *r.WithContext(&st.obs)
+	r = &st.req
+	if headerBytes(r.Header) > MaxHeaderBytes {
+		httpauth.WriteProblem(rec, http.StatusRequestHeaderFieldsTooLarge,
+			fmt.Sprintf("request headers over %d bytes", MaxHeaderBytes))
+		return
+	}
+	next.ServeHTTP(rec, r)
+}
+
+// requestID keeps a caller's X-Request-ID (its only value) when it is
+// short and plain, so traces join up across services, and makes one
+// otherwise.
+func requestID(values []string) string {
+	if len(values) == 1 {
+		in := values[0]
+		if n := len(in); n > 0 && n <= 64 {
+			ok := true
+			for i := 0; i < n && ok; i++ {
+				c := in[i]
+				ok = 'a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || c == '-' || c == '_' || c == '.'
+			}
+			if ok {
+				return in
+			}
 		}
 	}
 	return nextRequestID()
@@ -100,12 +124,22 @@ var (
 )
 
 func nextRequestID() string {
-	return requestPrefix + strconv.FormatUint(requestSeq.Add(1), 36)
+	var b [32]byte
+	return string(strconv.AppendUint(append(b[:0], requestPrefix...), requestSeq.Add(1), 36))
 }
 
 // observe turns the middleware's decisions into audit events: failures
 // at Warn, per-request successes at Debug (they would flood the trail).
 func (s *server) observe(r *http.Request, d httpauth.Decision) {
+	if d.Err == nil {
+		s.Metrics.Verification(methodOf(d.Principal), metrics.VerifySuccess)
+		if d.Principal.Method == relayauth.MethodAPIKey {
+			s.Metrics.APIKeyOp(metrics.APIKeyVerifySuccess)
+		}
+		if !s.Audit.Enabled(r.Context(), slog.LevelDebug) {
+			return // the event's target string would be built for nothing
+		}
+	}
 	e := audit.Event{Action: "authenticate", Outcome: audit.Success, Target: r.Method + " " + r.URL.Path}
 	if p := d.Principal; p != nil {
 		e.Actor, e.ActorTenant, e.Method = p.Subject, p.Tenant, p.Method
@@ -114,10 +148,6 @@ func (s *server) observe(r *http.Request, d httpauth.Decision) {
 		}
 	}
 	if d.Err == nil {
-		s.Metrics.Verification(methodOf(d.Principal), metrics.VerifySuccess)
-		if d.Principal.Method == relayauth.MethodAPIKey {
-			s.Metrics.APIKeyOp(metrics.APIKeyVerifySuccess)
-		}
 		s.Audit.Debug(r.Context(), e)
 		return
 	}

@@ -65,6 +65,8 @@ type server struct {
 	mux     *http.ServeMux
 	started time.Time
 	alg     string // the active signing algorithm, a metric label
+	// observer is s.observe, made once: a method value allocates.
+	observer httpauth.Observer
 }
 
 // New returns the HTTP handler of the whole API.
@@ -97,6 +99,7 @@ func newServer(d Deps) (*server, error) {
 		d.Throttle = throttle.New(throttle.DefaultAccount, throttle.DefaultClient, throttle.WithClock(d.Now))
 	}
 	s := &server{Deps: d, started: d.Now()}
+	s.observer = s.observe
 	s.alg = string(d.Keys.Active().Alg())
 	s.auth = httpauth.NewAuthenticator(d.Verifier, d.Sessions, httpauth.WithClock(d.Now), httpauth.WithLogger(d.Log),
 		httpauth.WithVerifyTiming(func(d time.Duration) { s.Metrics.ObserveVerify(s.alg, d) }),
