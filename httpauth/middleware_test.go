@@ -238,3 +238,40 @@ func TestMiddlewareAllocations(t *testing.T) {
 		t.Errorf("middleware %v allocs per request, VerifyAccess %v: budget 2 and no more than VerifyAccess", mw, verify)
 	}
 }
+
+// TestRequireRefusesImpossibleRequirements: a requirement no token could
+// meet is a wiring mistake caught when the route is built, not a route
+// that silently denies everyone.
+func TestRequireRefusesImpossibleRequirements(t *testing.T) {
+	for _, tc := range []struct {
+		name  string
+		build func()
+	}{
+		{"no roles", func() { RequireRole() }},
+		{"empty role", func() { RequireRole("reader", "") }},
+		{"role with a space", func() { RequireRole("tenant admin") }},
+		{"empty scope", func() { RequireScope("") }},
+		{"scope with a space", func() { RequireScope("orders:read orders:write") }},
+		{"scope with a newline", func() { RequireScope("orders:read\n") }},
+		{"non-ASCII scope", func() { RequireScope("commandes:lire→") }},
+		{"overlong scope", func() { RequireScope(strings.Repeat("s", 129)) }},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			defer func() {
+				v := recover()
+				if v == nil {
+					t.Fatal("built without a panic")
+				}
+				if msg, _ := v.(string); !strings.HasPrefix(msg, "httpauth: Require") {
+					t.Fatalf("panic %v does not name the function", v)
+				}
+			}()
+			tc.build()
+		})
+	}
+	// The names Relay Auth uses, and ordinary application ones, build.
+	RequireRole(relayauth.KnownRoles()...)
+	for _, s := range append(relayauth.KnownScopes(), "orders:read", "profile", strings.Repeat("s", 128)) {
+		RequireScope(s)
+	}
+}

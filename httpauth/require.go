@@ -13,8 +13,12 @@ import (
 var errNoPrincipal = fmt.Errorf("%w: route not behind Authenticate", relayauth.ErrUnauthenticated)
 
 // RequireScope lets a request through only when its principal holds scope
-// (platform admins hold every scope). A missing scope is a 403.
+// (platform admins hold every scope). A missing scope is a 403. A scope
+// no token could carry (empty, or with a space or control character: the
+// scope claim is space-separated) is a wiring mistake, and panics here
+// rather than denying every request later.
 func RequireScope(scope string) func(http.Handler) http.Handler {
+	mustName("RequireScope", "scope", scope)
 	denied := fmt.Errorf("%w: scope %q required", ErrInsufficientScope, scope)
 	return require(func(_ *http.Request, p *relayauth.Principal) error {
 		if p.HasScope(scope) {
@@ -25,8 +29,15 @@ func RequireScope(scope string) func(http.Handler) http.Handler {
 }
 
 // RequireRole lets a request through only when its principal holds one of
-// roles. A missing role is a 403.
+// roles. A missing role is a 403. No roles at all, or a role no token
+// could carry, is a wiring mistake, and panics here.
 func RequireRole(roles ...string) func(http.Handler) http.Handler {
+	if len(roles) == 0 {
+		panic("httpauth: RequireRole needs at least one role")
+	}
+	for _, r := range roles {
+		mustName("RequireRole", "role", r)
+	}
 	denied := fmt.Errorf("%w: one of roles %q required", relayauth.ErrForbidden, roles)
 	return require(func(_ *http.Request, p *relayauth.Principal) error {
 		for _, r := range roles {
@@ -36,6 +47,18 @@ func RequireRole(roles ...string) func(http.Handler) http.Handler {
 		}
 		return denied
 	})
+}
+
+// mustName panics unless name could be a role or scope in a token: not
+// empty, at most 128 bytes, printable ASCII without spaces.
+func mustName(fn, kind, name string) {
+	ok := len(name) > 0 && len(name) <= 128
+	for i := 0; ok && i < len(name); i++ {
+		ok = name[i] > ' ' && name[i] < 0x7f
+	}
+	if !ok {
+		panic(fmt.Sprintf("httpauth: %s: %s %q can never match a token's: want 1-128 printable ASCII characters without spaces", fn, kind, name))
+	}
 }
 
 func require(check func(*http.Request, *relayauth.Principal) error) func(http.Handler) http.Handler {
