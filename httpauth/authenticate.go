@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"slices"
 	"strings"
 	"sync/atomic"
 	"time"
@@ -181,8 +182,11 @@ var (
 	errLongAPIKey        = fmt.Errorf("%w: X-API-Key over %d bytes", relayauth.ErrUnauthenticated, MaxCredentialLen)
 )
 
-// apiKeyPrincipal authenticates the X-API-Key header values into p.
-func (a *Authenticator) apiKeyPrincipal(r *http.Request, values []string, p *relayauth.Principal) error {
+// apiKeyPrincipal authenticates the X-API-Key header values into p. The
+// Identity's slices belong to the key index: the Principal gets copies,
+// in list when they fit, so no handler can change what other requests
+// with the same key are allowed.
+func (a *Authenticator) apiKeyPrincipal(r *http.Request, values []string, p *relayauth.Principal, list []string) error {
 	switch {
 	case len(values) > 1:
 		return errManyAPIKeys
@@ -193,14 +197,30 @@ func (a *Authenticator) apiKeyPrincipal(r *http.Request, values []string, p *rel
 	if err != nil {
 		return err
 	}
+	roles, list := clone(id.Roles, list)
+	scopes, _ := clone(id.Scopes, list)
 	*p = relayauth.Principal{
 		Subject: id.ID,
 		Tenant:  id.Tenant,
-		Roles:   id.Roles,
-		Scopes:  id.Scopes,
+		Roles:   roles,
+		Scopes:  scopes,
 		Method:  relayauth.MethodAPIKey,
 	}
 	return nil
+}
+
+// clone copies s into the front of list when it fits, else into a new
+// slice, and returns the copy (capacity equal to its length) and what is
+// left of list.
+func clone(s, list []string) ([]string, []string) {
+	if len(s) == 0 {
+		return nil, list
+	}
+	if len(s) > len(list) {
+		return slices.Clip(slices.Clone(s)), list
+	}
+	n := copy(list, s)
+	return list[:n:n], list[n:]
 }
 
 // queryCredentialNames are query parameters that would carry a
@@ -225,7 +245,7 @@ func (a *Authenticator) principal(r *http.Request, p *relayauth.Principal, list 
 	case len(key) > 0 && len(auth) > 0:
 		return errTwoCredentials
 	case len(key) > 0 && keys:
-		return a.apiKeyPrincipal(r, key, p)
+		return a.apiKeyPrincipal(r, key, p, list)
 	case len(key) > 0:
 		return errAPIKeyNotAccepted
 	case !jwt:

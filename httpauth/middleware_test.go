@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/relayauth/relayauth"
+	"github.com/relayauth/relayauth/apikey"
 	"github.com/relayauth/relayauth/session"
 	"github.com/relayauth/relayauth/token"
 )
@@ -273,5 +274,56 @@ func TestRequireRefusesImpossibleRequirements(t *testing.T) {
 	RequireRole(relayauth.KnownRoles()...)
 	for _, s := range append(relayauth.KnownScopes(), "orders:read", "profile", strings.Repeat("s", 128)) {
 		RequireScope(s)
+	}
+}
+
+// TestAPIKeyPrincipalIsTheRequests: a handler that writes into its
+// Principal's scopes or roles changes nothing for the next request with
+// the same key (the key index's slices are never handed out).
+func TestAPIKeyPrincipalIsTheRequests(t *testing.T) {
+	f := newFixture(t)
+	keys, err := apikey.NewManager(apikey.NewMemoryStore(), apikey.EnvTest)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { keys.Close() })
+	many := make([]string, 2*listInline)
+	for i := range many {
+		many[i] = fmt.Sprintf("svc%d:read", i)
+	}
+	auth := NewAuthenticator(f.auth.tokens, f.store, WithAPIKeys(keys))
+	for _, tc := range []struct {
+		name          string
+		roles, scopes []string
+	}{
+		{"inline", []string{"reader"}, []string{"orders:read", "orders:write"}},
+		{"over the inline storage", []string{"reader"}, many},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			_, raw, err := keys.Create(context.Background(), apikey.CreateRequest{Name: strings.ReplaceAll(tc.name, " ", "-"), Tenant: "acme", Roles: tc.roles, Scopes: tc.scopes})
+			if err != nil {
+				t.Fatal(err)
+			}
+			var seen [][]string
+			h := auth.Authenticate(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				p, _ := relayauth.FromContext(r.Context())
+				seen = append(seen, slices.Clone(p.Scopes), slices.Clone(p.Roles))
+				p.Scopes[0], p.Roles[0] = relayauth.ScopeTokensIssue, relayauth.RoleAdmin // a misbehaving handler
+			}))
+			for range 2 {
+				req := httptest.NewRequest("GET", "/", nil)
+				req.Header.Set("X-API-Key", raw.Reveal())
+				w := httptest.NewRecorder()
+				h.ServeHTTP(w, req)
+				if w.Code != 200 {
+					t.Fatalf("status %d: %s", w.Code, w.Body)
+				}
+			}
+			for i := 0; i < len(seen); i += 2 {
+				if !slices.Equal(seen[i], tc.scopes) || !slices.Equal(seen[i+1], tc.roles) {
+					t.Fatalf("request %d saw scopes %q roles %q, want %q %q", i/2+1, seen[i], seen[i+1], tc.scopes, tc.roles)
+				}
+			}
+		})
 	}
 }
