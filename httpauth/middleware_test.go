@@ -3,6 +3,7 @@ package httpauth
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net/http"
 	"net/http/httptest"
@@ -23,6 +24,7 @@ type fixture struct {
 	store  *session.MemoryStore
 	now    time.Time
 	issuer *token.Issuer
+	keys   *token.KeySet
 }
 
 func newFixture(t *testing.T) *fixture {
@@ -33,7 +35,7 @@ func newFixture(t *testing.T) *fixture {
 	}
 	keys, _ := token.NewKeySet(key)
 	now := time.Now()
-	f := &fixture{store: session.NewMemoryStore(), now: now, issuer: token.NewIssuer(keys, "iss", []string{"aud"})}
+	f := &fixture{store: session.NewMemoryStore(), now: now, issuer: token.NewIssuer(keys, "iss", []string{"aud"}), keys: keys}
 	t.Cleanup(func() { f.store.Close() })
 	f.auth = NewAuthenticator(token.NewVerifier(keys, "iss", "aud"), f.store, WithClock(func() time.Time { return now }))
 	f.issue = func(sub, tenant, sid string, roles, scopes []string) string {
@@ -325,5 +327,26 @@ func TestAPIKeyPrincipalIsTheRequests(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// TestCachedTokenStillRevocable: with the verifier's token cache on, a
+// token it remembers is refused as soon as its session is revoked: the
+// cache skips the signature, never the session check.
+func TestCachedTokenStillRevocable(t *testing.T) {
+	f := newFixture(t)
+	raw := f.issue("ann", "acme", "s-cached", []string{"reader"}, []string{"orders:read"})
+	auth := NewAuthenticator(token.NewVerifier(f.keys, "iss", "aud", token.WithCache(16), token.WithClock(func() time.Time { return f.now })),
+		f.store, WithClock(func() time.Time { return f.now }))
+	for range 3 { // the first fills the cache, the others hit it
+		if _, err := auth.VerifyAccess(context.Background(), raw); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := f.store.Revoke(context.Background(), "s-cached"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := auth.VerifyAccess(context.Background(), raw); !errors.Is(err, ErrSessionNotLive) {
+		t.Fatalf("a remembered token of a revoked session: %v", err)
 	}
 }

@@ -5,6 +5,7 @@ import (
 	"crypto/hmac"
 	"crypto/sha256"
 	"encoding/base64"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -67,6 +68,49 @@ func BenchmarkVerify(b *testing.B) {
 			}
 		})
 	}
+}
+
+// BenchmarkVerifyCached is a hit of WithCache: the token verified before,
+// so only its bytes (constant time), type and time claims are checked;
+// serial, then from every core at once (parallel, over 64 tokens).
+func BenchmarkVerifyCached(b *testing.B) {
+	ks, tok := benchToken(b, mustHS256(b))
+	v := testVerifier(ks, WithCache(1024))
+	list := make([]string, 8)
+	var c Claims
+	if err := v.VerifyAccessInto(tok, &c, list); err != nil {
+		b.Fatal(err)
+	}
+	b.Run("serial", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			if err := v.VerifyAccessInto(tok, &c, list); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+	b.Run("parallel", func(b *testing.B) {
+		iss := NewIssuer(ks, testIssuer, []string{testAudience})
+		toks := make([]string, 64)
+		for i := range toks {
+			cl := fullClaims(Access)
+			cl.ID = "jti-" + strconv.Itoa(i)
+			toks[i], _ = iss.Issue(cl)
+			if _, err := v.VerifyAccess(toks[i]); err != nil {
+				b.Fatal(err)
+			}
+		}
+		b.ReportAllocs()
+		b.RunParallel(func(pb *testing.PB) {
+			list := make([]string, 8)
+			var c Claims
+			for i := 0; pb.Next(); i++ {
+				if err := v.VerifyAccessInto(toks[i%len(toks)], &c, list); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	})
 }
 
 // golangJWTClaims mirrors Claims for golang-jwt.

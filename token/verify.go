@@ -25,6 +25,7 @@ type Verifier struct {
 	now      func() time.Time
 	leeway   int64 // whole seconds
 	maxSize  int
+	cache    *verifyCache // nil: WithCache not given
 }
 
 // VerifierOption configures a Verifier. Every option keeps the verifier
@@ -120,6 +121,18 @@ func (v *Verifier) VerifyAccessInto(token string, c *Claims, list []string) erro
 // string lists when it is long enough.
 func (v *Verifier) verify(token string, want Type, c *Claims, list []string) error {
 	*c = Claims{}
+	if v.cache != nil {
+		if e := v.cache.get(token); e != nil && e.claims.Type == want {
+			// The same bytes verified before under this key set, issuer
+			// and audience; only the clock can have changed the answer.
+			rc := rawClaims{has: hasExp | hasNbf | hasIat, exp: e.claims.ExpiresAt, nbf: e.claims.NotBefore, iat: e.claims.IssuedAt}
+			if checkTimes(&rc, v.now().Unix(), v.leeway) == nil {
+				e.fill(c, list)
+				return nil
+			}
+			v.cache.forget(token, e) // verified in full below, for the exact error
+		}
+	}
 	sc := getScratch()
 	defer putScratch(sc)
 	paySeg, h, err := verifyCompact(v.ks, nil, token, v.maxSize, sc)
@@ -151,6 +164,9 @@ func (v *Verifier) verify(token string, want Type, c *Claims, list []string) err
 		return err
 	}
 	materialize(c, &rc, body, &sc.list, want, list)
+	if v.cache != nil {
+		v.cache.put(token, c)
+	}
 	return nil
 }
 

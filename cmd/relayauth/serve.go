@@ -100,7 +100,7 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 		Log:        log,
 		Keys:       keys,
 		Issuer:     token.NewIssuer(keys, cfg.Issuer, []string{cfg.Audience}),
-		Verifier:   token.NewVerifier(keys, cfg.Issuer, cfg.Audience),
+		Verifier:   token.NewVerifier(keys, cfg.Issuer, cfg.Audience, token.WithCache(cfg.TokenCacheSize)),
 		Sessions:   sessions,
 		APIKeys:    apiKeys,
 		Migrations: b.migrations(cfg),

@@ -48,6 +48,7 @@ const (
 	errBool          = "must be true or false"
 	errDuration      = "must be a Go duration such as 90s, 15m or 24h"
 	errPositive      = "must be positive"
+	errCacheSize     = "must be a whole number from 0 (off) to 1000000"
 	errOneOf         = "must be one of"
 	errAddr          = "must be host:port"
 	errTTLOrder      = "must not exceed"
@@ -89,6 +90,12 @@ type Config struct {
 	RefreshTTL    time.Duration
 	SessionTTL    time.Duration
 	RevocationSLA time.Duration
+
+	// TokenCacheSize is how many verified tokens the verifier remembers
+	// to skip their signature and parse when they come again
+	// (token.WithCache); 0 turns that off.
+	TokenCacheSize int
+	tokenCacheSet  bool // TOKEN_CACHE_SIZE was given, or the default applied
 }
 
 // Defaults for everything that has one.
@@ -98,9 +105,14 @@ const (
 	DefaultRefreshTTL    = 24 * time.Hour
 	DefaultSessionTTL    = 7 * 24 * time.Hour
 	DefaultRevocationSLA = 5 * time.Second
-	DefaultRedisPrefix   = "relayauth:"
-	DefaultDevIssuer     = "relayauth-dev"
-	DefaultDevAudience   = "relayauth-dev"
+	// DefaultTokenCacheSize remembers this many verified tokens, about
+	// 10 MB: every user and service active within an access token's life
+	// at a mid-sized deployment.
+	DefaultTokenCacheSize = 10_000
+	MaxTokenCacheSize     = 1_000_000
+	DefaultRedisPrefix    = "relayauth:"
+	DefaultDevIssuer      = "relayauth-dev"
+	DefaultDevAudience    = "relayauth-dev"
 )
 
 // Variable names, in one place.
@@ -125,6 +137,7 @@ const (
 	EnvRefreshTTL    = "REFRESH_TOKEN_TTL"
 	EnvSessionTTL    = "SESSION_TTL"
 	EnvRevocationSLA = "REVOCATION_SLA"
+	EnvTokenCache    = "TOKEN_CACHE_SIZE"
 )
 
 // Problem is one configuration error, tied to its variable.
@@ -212,6 +225,14 @@ func Load(getenv func(string) string) (Config, error) {
 			*d.dst = parsed
 		}
 	}
+	if v := strings.TrimSpace(getenv(EnvTokenCache)); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 0 || n > MaxTokenCacheSize {
+			bad(EnvTokenCache, errCacheSize)
+		} else {
+			c.TokenCacheSize, c.tokenCacheSet = n, true
+		}
+	}
 	return c, errors.Join(errs...)
 }
 
@@ -261,6 +282,9 @@ func (c Config) WithDefaults() Config {
 	}
 	if c.RevocationSLA == 0 {
 		c.RevocationSLA = DefaultRevocationSLA
+	}
+	if !c.tokenCacheSet {
+		c.TokenCacheSize, c.tokenCacheSet = DefaultTokenCacheSize, true
 	}
 	return c
 }

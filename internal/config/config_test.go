@@ -57,6 +57,11 @@ func TestCheck(t *testing.T) {
 			[]string{EnvSigningAlg, EnvRelayEnv, EnvBackend, EnvListenAddr}},
 		{"redis needs a url", with(map[string]string{EnvBackend: BackendRedis}), []string{EnvRedisURL}},
 		{"bad previous key", with(map[string]string{EnvPreviousKeys: key32 + ",!!"}), []string{EnvPreviousKeys}},
+		{"token cache off", with(map[string]string{EnvTokenCache: "0"}), nil},
+		{"token cache at its bound", with(map[string]string{EnvTokenCache: "1000000"}), nil},
+		{"token cache negative", with(map[string]string{EnvTokenCache: "-1"}), []string{EnvTokenCache}},
+		{"token cache over its bound", with(map[string]string{EnvTokenCache: "1000001"}), []string{EnvTokenCache}},
+		{"token cache not a number", with(map[string]string{EnvTokenCache: "10k"}), []string{EnvTokenCache}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -91,6 +96,18 @@ func TestDefaults(t *testing.T) {
 		c.AccessTTL != 90*time.Second || c.RefreshTTL != DefaultRefreshTTL || c.SessionTTL != DefaultSessionTTL ||
 		c.Issuer != DefaultDevIssuer || c.Audience != DefaultDevAudience || len(c.SigningKey) != 32 {
 		t.Fatalf("defaults: %+v", c)
+	}
+	if c.TokenCacheSize != DefaultTokenCacheSize {
+		t.Fatalf("token cache size %d by default, want %d", c.TokenCacheSize, DefaultTokenCacheSize)
+	}
+	for in, want := range map[string]int{"0": 0, "250": 250} {
+		c, err := Check(env(map[string]string{EnvSigningKey: key32, EnvAdminPassword: "pw", EnvTokenCache: in}))
+		if err != nil || c.TokenCacheSize != want {
+			t.Fatalf("TOKEN_CACHE_SIZE=%s: %d, %v; want %d", in, c.TokenCacheSize, err, want)
+		}
+		if c.WithDefaults().TokenCacheSize != want {
+			t.Fatalf("TOKEN_CACHE_SIZE=%s: defaults applied twice change it", in)
+		}
 	}
 	if s := strings.Join([]string{c.SigningKey.String(), c.AdminPassword.String()}, " "); strings.Contains(s, "0123") || strings.Contains(s, "pw") {
 		t.Fatal("a secret prints")
