@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"reflect"
 	"regexp"
 	"slices"
 	"strconv"
@@ -60,10 +61,17 @@ func FuzzVerify(f *testing.F) {
 		}
 	}
 	v := testVerifier(ks)
+	cached := testVerifier(ks, WithCache(64))
 	f.Fuzz(func(t *testing.T, tok string) {
 		check := func(tok string) {
 			for _, typ := range []Type{Access, Refresh} {
 				c, err := v.Verify(tok, typ)
+				for range 2 { // the second call may be a cache hit
+					cc, cerr := cached.Verify(tok, typ)
+					if fmt.Sprint(cerr) != fmt.Sprint(err) || !reflect.DeepEqual(cc, c) {
+						t.Fatalf("cached verifier (%+v, %v), uncached (%+v, %v)", cc, cerr, c, err)
+					}
+				}
 				if err != nil {
 					if !errors.Is(err, relayauth.ErrUnauthenticated) {
 						t.Fatalf("error %v does not wrap ErrUnauthenticated", err)
