@@ -5,9 +5,10 @@ import (
 	"sync"
 )
 
-// WithCache makes the Verifier remember up to size tokens that verified,
-// so that verifying one of them again skips the signature and the parse,
-// which are most of the cost of a verification. Off by default.
+// WithCache makes the Verifier remember up to size access tokens that
+// verified, so that verifying one of them again skips the signature and
+// the parse, which are most of the cost of a verification. Refresh tokens
+// are used once and never remembered. Off by default.
 //
 // A hit requires the presented token to equal a remembered one byte for
 // byte (compared in constant time), of the type asked for, and its time

@@ -197,3 +197,21 @@ func TestCacheHitAllocations(t *testing.T) {
 		t.Errorf("%v allocs per cache hit, want 0", n)
 	}
 }
+
+// TestCacheKeepsAccessTokensOnly: refresh tokens are used once; the cache
+// does not spend room on them.
+func TestCacheKeepsAccessTokensOnly(t *testing.T) {
+	ks := mustKeySet(t, mustHS256(t))
+	tok, _ := NewIssuer(ks, testIssuer, []string{testAudience}).Issue(fullClaims(Refresh))
+	v := testVerifier(ks, WithCache(8))
+	for range 2 {
+		if _, err := v.VerifyRefresh(tok); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for i := range v.cache.shards {
+		if n := len(v.cache.shards[i].m); n != 0 {
+			t.Fatalf("shard %d holds %d entries after refresh verifications", i, n)
+		}
+	}
+}

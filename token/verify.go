@@ -121,8 +121,12 @@ func (v *Verifier) VerifyAccessInto(token string, c *Claims, list []string) erro
 // string lists when it is long enough.
 func (v *Verifier) verify(token string, want Type, c *Claims, list []string) error {
 	*c = Claims{}
-	if v.cache != nil {
-		if e := v.cache.get(token); e != nil && e.claims.Type == want {
+	cache := v.cache
+	if want != Access {
+		cache = nil // refresh tokens are used once: remembering them would only evict access tokens
+	}
+	if cache != nil {
+		if e := cache.get(token); e != nil && e.claims.Type == want {
 			// The same bytes verified before under this key set, issuer
 			// and audience; only the clock can have changed the answer.
 			rc := rawClaims{has: hasExp | hasNbf | hasIat, exp: e.claims.ExpiresAt, nbf: e.claims.NotBefore, iat: e.claims.IssuedAt}
@@ -130,7 +134,7 @@ func (v *Verifier) verify(token string, want Type, c *Claims, list []string) err
 				e.fill(c, list)
 				return nil
 			}
-			v.cache.forget(token, e) // verified in full below, for the exact error
+			cache.forget(token, e) // verified in full below, for the exact error
 		}
 	}
 	sc := getScratch()
@@ -164,8 +168,8 @@ func (v *Verifier) verify(token string, want Type, c *Claims, list []string) err
 		return err
 	}
 	materialize(c, &rc, body, &sc.list, want, list)
-	if v.cache != nil {
-		v.cache.put(token, c)
+	if cache != nil {
+		cache.put(token, c)
 	}
 	return nil
 }

@@ -91,7 +91,7 @@ type Config struct {
 	SessionTTL    time.Duration
 	RevocationSLA time.Duration
 
-	// TokenCacheSize is how many verified tokens the verifier remembers
+	// TokenCacheSize is how many verified access tokens the verifier remembers
 	// to skip their signature and parse when they come again
 	// (token.WithCache); 0 turns that off.
 	TokenCacheSize int
