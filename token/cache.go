@@ -130,7 +130,7 @@ func appendClip(list, s []string) ([]string, []string) {
 	return list[start:len(list):len(list)], list
 }
 
-// hit fills c from e, copying the lists into list when they fit there.
+// fill fills c from e, copying the lists into list when they fit there.
 func (e *cached) fill(c *Claims, list []string) {
 	*c = e.claims
 	n := len(c.Audience) + len(c.Roles) + len(c.Scopes)
