@@ -8,6 +8,7 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+	"unsafe"
 )
 
 // TestCacheAnswersLikeTheVerifier: a Verifier WithCache gives, for every
@@ -213,5 +214,12 @@ func TestCacheKeepsAccessTokensOnly(t *testing.T) {
 		if n := len(v.cache.shards[i].m); n != 0 {
 			t.Fatalf("shard %d holds %d entries after refresh verifications", i, n)
 		}
+	}
+}
+
+// TestCacheShardSize: one shard per 64-byte cache line.
+func TestCacheShardSize(t *testing.T) {
+	if n := unsafe.Sizeof(cacheShard{}); n != 64 {
+		t.Fatalf("a cache shard is %d bytes, want 64", n)
 	}
 }
