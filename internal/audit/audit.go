@@ -63,16 +63,19 @@ func WithRequest(ctx context.Context, requestID, client string) context.Context 
 	return &RequestContext{Context: ctx, ID: requestID, Client: client}
 }
 
-// request returns the request of ctx, or the zero one.
-func request(ctx context.Context) RequestContext {
+// request returns the request id and client address of ctx, if any.
+func request(ctx context.Context) (id, client string) {
 	if c, ok := ctx.Value(requestKey{}).(*RequestContext); ok {
-		return RequestContext{ID: c.ID, Client: c.Client}
+		return c.ID, c.Client
 	}
-	return RequestContext{}
+	return "", ""
 }
 
 // RequestID returns the request id of ctx, if any.
-func RequestID(ctx context.Context) string { return request(ctx).ID }
+func RequestID(ctx context.Context) string {
+	id, _ := request(ctx)
+	return id
+}
 
 // Enabled reports whether events at level would be written, so that a
 // caller can skip building one that would not.
@@ -95,7 +98,7 @@ func (a *Logger) log(ctx context.Context, e Event, level slog.Level) {
 	if !a.Enabled(ctx, level) {
 		return
 	}
-	req := request(ctx)
+	requestID, client := request(ctx)
 	attrs := make([]slog.Attr, 0, 12)
 	attrs = append(attrs, slog.String("kind", "audit"), slog.String("action", e.Action), slog.String("outcome", e.Outcome))
 	add := func(k, v string) {
@@ -113,8 +116,8 @@ func (a *Logger) log(ctx context.Context, e Event, level slog.Level) {
 	if e.Count != 0 {
 		attrs = append(attrs, slog.Int("count", e.Count))
 	}
-	add("request_id", req.ID)
-	add("client_ip", req.Client)
+	add("request_id", requestID)
+	add("client_ip", client)
 	a.l.LogAttrs(ctx, level, "audit", attrs...)
 }
 
