@@ -5,6 +5,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -95,57 +96,86 @@ func BenchmarkMiddleware(b *testing.B) {
 // BenchmarkMiddlewareOverhead measures what the Authenticate middleware
 // adds to VerifyAccess (target: at most 10 %). Separate benchmarks run
 // seconds apart and this machine's noise between them (±10 %) is as large
-// as the target, so this one alternates batches of the two on the same
-// token, in alternating order, and reports each one's ns/op and the
-// overhead of one over the other from the same interleaved run.
+// as the target, so this one alternates batches of each variant on the
+// same token, rotating their order, and reports every variant's overhead
+// over VerifyAccess from the same interleaved run:
+//
+//   - overhead-%: Authenticate, as shipped.
+//   - floor-%: the least any net/http middleware can do to hand a handler
+//     the verified caller: VerifyAccess on the token string (no header
+//     parsing at all), then r.WithContext(context.WithValue(...)).
+//   - textbook-%: the common hand-written middleware: Header.Get,
+//     TrimPrefix "Bearer ", VerifyAccess, WithContext(WithValue).
+//
+// The floor is the price of net/http's immutable request context on a
+// ~2.4 µs verify; Authenticate does strict RFC 6750 parsing, refuses
+// query credentials and reports to observers on top of it.
 func BenchmarkMiddlewareOverhead(b *testing.B) {
 	for _, alg := range []token.Alg{token.HS256, token.EdDSA} {
 		b.Run(string(alg), func(b *testing.B) {
 			a, raw := benchAuthenticator(b, alg)
 			var seen *relayauth.Principal
-			h := a.Authenticate(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			ours := a.Authenticate(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 				seen, _ = relayauth.FromContext(r.Context())
 			}))
+			var claims *token.Claims
+			next := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				claims, _ = r.Context().Value(claimsKey{}).(*token.Claims)
+			})
+			floor := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				c, err := a.VerifyAccess(r.Context(), raw)
+				if err != nil {
+					b.Fatal(err)
+				}
+				next.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), claimsKey{}, &c)))
+			})
+			textbook := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				c, err := a.VerifyAccess(r.Context(), strings.TrimPrefix(r.Header.Get("Authorization"), "Bearer "))
+				if err != nil {
+					http.Error(w, "unauthorized", http.StatusUnauthorized)
+					return
+				}
+				next.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), claimsKey{}, &c)))
+			})
 			req := httptest.NewRequest("GET", "/orders", nil)
 			req.Header.Set("Authorization", "Bearer "+raw)
 			w := httptest.NewRecorder()
 			ctx := context.Background()
-			verify := func(n int) time.Duration {
-				start := time.Now()
-				for range n {
+			variants := []func(){
+				func() {
 					if _, err := a.VerifyAccess(ctx, raw); err != nil {
 						b.Fatal(err)
 					}
-				}
-				return time.Since(start)
+				},
+				func() { ours.ServeHTTP(w, req) },
+				func() { floor.ServeHTTP(w, req) },
+				func() { textbook.ServeHTTP(w, req) },
 			}
-			middleware := func(n int) time.Duration {
-				start := time.Now()
-				for range n {
-					h.ServeHTTP(w, req)
-				}
-				return time.Since(start)
-			}
+			spent := make([]time.Duration, len(variants))
 			const batch = 64
-			var tv, tm time.Duration
-			b.ReportAllocs()
 			b.ResetTimer()
 			for i := 0; i < b.N; i += batch {
 				n := min(batch, b.N-i)
-				if i/batch%2 == 0 {
-					tv += verify(n)
-					tm += middleware(n)
-				} else {
-					tm += middleware(n)
-					tv += verify(n)
+				for k := range variants {
+					j := (k + i/batch) % len(variants)
+					start := time.Now()
+					for range n {
+						variants[j]()
+					}
+					spent[j] += time.Since(start)
 				}
 			}
-			if w.Code != http.StatusOK || seen == nil {
-				b.Fatalf("status %d, principal %v", w.Code, seen)
+			if w.Code != http.StatusOK || seen == nil || claims == nil {
+				b.Fatalf("status %d, principal %v, claims %v", w.Code, seen, claims)
 			}
-			b.ReportMetric(float64(tv.Nanoseconds())/float64(b.N), "verify-ns/op")
-			b.ReportMetric(float64(tm.Nanoseconds())/float64(b.N), "middleware-ns/op")
-			b.ReportMetric(100*(float64(tm)/float64(tv)-1), "overhead-%")
+			overhead := func(d time.Duration) float64 { return 100 * (float64(d)/float64(spent[0]) - 1) }
+			b.ReportMetric(float64(spent[0].Nanoseconds())/float64(b.N), "verify-ns/op")
+			b.ReportMetric(float64(spent[1].Nanoseconds())/float64(b.N), "middleware-ns/op")
+			b.ReportMetric(overhead(spent[1]), "overhead-%")
+			b.ReportMetric(overhead(spent[2]), "floor-%")
+			b.ReportMetric(overhead(spent[3]), "textbook-%")
 		})
 	}
 }
+
+type claimsKey struct{}
