@@ -173,12 +173,12 @@ func (a *Authenticator) serve(w http.ResponseWriter, r *http.Request, next http.
 
 // errQueryCredentials: RFC 6750 §2.3 allows a token in the query; we
 // refuse it and API keys there too, because URLs end up in logs.
-var errQueryCredentials = fmt.Errorf("%w: credentials in the URL query are refused; send Authorization: Bearer or X-API-Key headers", relayauth.ErrInvalid)
+var errQueryCredentials = fmt.Errorf("%w in the URL query are refused; send an Authorization: Bearer or X-API-Key header", errCredentialsRequest)
 
 var (
-	errTwoCredentials    = fmt.Errorf("%w: send either Authorization or X-API-Key, not both", relayauth.ErrUnauthenticated)
+	errTwoCredentials    = fmt.Errorf("%w in both Authorization and X-API-Key; send one", errCredentialsRequest)
 	errAPIKeyNotAccepted = fmt.Errorf("%w: this route does not accept API keys", relayauth.ErrUnauthenticated)
-	errManyAPIKeys       = fmt.Errorf("%w: more than one X-API-Key header", relayauth.ErrUnauthenticated)
+	errManyAPIKeys       = fmt.Errorf("%w in more than one X-API-Key header", errCredentialsRequest)
 	errLongAPIKey        = fmt.Errorf("%w: X-API-Key over %d bytes", relayauth.ErrUnauthenticated, MaxCredentialLen)
 )
 

@@ -3,6 +3,7 @@ package httpauth
 import (
 	"fmt"
 	"net/http"
+	"strings"
 
 	"github.com/relayauth/relayauth"
 )
@@ -12,9 +13,18 @@ const MaxCredentialLen = 8 << 10
 
 var (
 	errMalformedAuth = fmt.Errorf("%w: malformed Authorization header: want \"Bearer <token>\"", relayauth.ErrUnauthenticated)
-	errMultipleAuth  = fmt.Errorf("%w: more than one Authorization header", relayauth.ErrUnauthenticated)
+	errMultipleAuth  = fmt.Errorf("%w in more than one Authorization header", errCredentialsRequest)
 	errLongAuth      = fmt.Errorf("%w: Authorization header over %d bytes", relayauth.ErrUnauthenticated, MaxCredentialLen)
+	// errUnsupportedScheme: RFC 6750 §3.1 treats a request that "attempted
+	// using an unsupported authentication method" like one without
+	// credentials: its challenge carries no error code.
+	errUnsupportedScheme = fmt.Errorf("%w: the Authorization scheme is not Bearer", relayauth.ErrUnauthenticated)
 )
+
+// errCredentialsRequest marks what RFC 6750 §3.1 calls invalid_request:
+// credentials repeated, sent two ways at once, or in the URL query. It is
+// a 400 with an error="invalid_request" challenge.
+var errCredentialsRequest = fmt.Errorf("%w: credentials", relayauth.ErrInvalid)
 
 // BearerToken returns the token of the request's only Authorization
 // header, which must use the Bearer scheme (RFC 6750 §2.1: scheme name
@@ -66,6 +76,9 @@ func bearerCredential(v string) (string, error) {
 	}
 	const scheme = "bearer "
 	if len(v) <= len(scheme) || !equalFold(v[:len(scheme)], scheme) {
+		if name, _, _ := strings.Cut(v, " "); len(name) != len(scheme)-1 || !equalFold(name, scheme[:len(scheme)-1]) {
+			return "", errUnsupportedScheme
+		}
 		return "", errMalformedAuth
 	}
 	return v[len(scheme):], nil

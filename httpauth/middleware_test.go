@@ -74,28 +74,43 @@ func TestMiddleware(t *testing.T) {
 		}
 		return h
 	}
+	twoHeaders := func(r *http.Request) { r.Header.Add("Authorization", "Bearer "+reader) }
+	withKey := func(r *http.Request) { r.Header.Set("X-API-Key", "rk_test_whatever") }
+	inQuery := func(r *http.Request) { r.URL.RawQuery = "access_token=" + reader }
+	basic := func(r *http.Request) { r.Header.Set("Authorization", "Basic YWxhZGRpbjpvcGVuc2VzYW1l") }
 	tests := []struct {
 		name      string
 		h         http.Handler
 		token     string
 		status    int
 		challenge string
+		prepare   func(*http.Request)
 	}{
-		{"authenticated", chain(f.auth.Authenticate), reader, 200, ""},
-		{"no token", chain(f.auth.Authenticate), "", 401, `Bearer realm="relayauth"`},
-		{"revoked session", chain(f.auth.Authenticate), revoked, 401, `Bearer realm="relayauth", error="invalid_token"`},
-		{"scope held", chain(f.auth.Authenticate, RequireScope("orders:read")), reader, 200, ""},
-		{"scope missing", chain(f.auth.Authenticate, RequireScope("orders:write")), reader, 403, `Bearer realm="relayauth", error="insufficient_scope"`},
-		{"admin holds every scope", chain(f.auth.Authenticate, RequireScope("orders:write")), admin, 200, ""},
-		{"role held", chain(f.auth.Authenticate, RequireRole("writer", "reader")), reader, 200, ""},
-		{"role missing", chain(f.auth.Authenticate, RequireRole(relayauth.RoleAdmin)), reader, 403, ""},
-		{"require without authenticate fails closed", chain(RequireScope("orders:read")), reader, 401, `Bearer realm="relayauth", error="invalid_token"`},
+		{"authenticated", chain(f.auth.Authenticate), reader, 200, "", nil},
+		{"no token", chain(f.auth.Authenticate), "", 401, `Bearer realm="relayauth"`, nil},
+		{"revoked session", chain(f.auth.Authenticate), revoked, 401, `Bearer realm="relayauth", error="invalid_token"`, nil},
+		{"scope held", chain(f.auth.Authenticate, RequireScope("orders:read")), reader, 200, "", nil},
+		{"scope missing", chain(f.auth.Authenticate, RequireScope("orders:write")), reader, 403, `Bearer realm="relayauth", error="insufficient_scope"`, nil},
+		{"admin holds every scope", chain(f.auth.Authenticate, RequireScope("orders:write")), admin, 200, "", nil},
+		{"role held", chain(f.auth.Authenticate, RequireRole("writer", "reader")), reader, 200, "", nil},
+		{"role missing", chain(f.auth.Authenticate, RequireRole(relayauth.RoleAdmin)), reader, 403, "", nil},
+		{"require without authenticate fails closed", chain(RequireScope("orders:read")), reader, 401, `Bearer realm="relayauth", error="invalid_token"`, nil},
+		// RFC 6750 §3.1: repeated or doubled credentials are invalid_request
+		// (400); another scheme is a request without credentials.
+		{"two Authorization headers", chain(f.auth.Authenticate), reader, 400, `Bearer realm="relayauth", error="invalid_request"`, twoHeaders},
+		{"bearer and API key", chain(f.auth.Authenticate), reader, 400, `Bearer realm="relayauth", error="invalid_request"`, withKey},
+		{"token in the query", chain(f.auth.Authenticate), "", 400, `Bearer realm="relayauth", error="invalid_request"`, inQuery},
+		{"another scheme", chain(f.auth.Authenticate), "", 401, `Bearer realm="relayauth"`, basic},
+		{"malformed bearer", chain(f.auth.Authenticate), "not a token", 401, `Bearer realm="relayauth", error="invalid_token"`, nil},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			req := httptest.NewRequest("GET", "/", nil)
 			if tt.token != "" {
 				req.Header.Set("Authorization", "Bearer "+tt.token)
+			}
+			if tt.prepare != nil {
+				tt.prepare(req)
 			}
 			rec := httptest.NewRecorder()
 			tt.h.ServeHTTP(rec, req)
@@ -116,13 +131,18 @@ func TestMiddleware(t *testing.T) {
 func TestVerifyAccessFailsClosed(t *testing.T) {
 	f := newFixture(t)
 	raw := f.issue("ann", "acme", "s1", nil, nil)
-	down := NewAuthenticator(f.auth.tokens, checkerFunc(func(context.Context, string, time.Time) error { return session.ErrUnavailable }))
+	cause := fmt.Errorf("%w: dial tcp 10.20.30.40:6379: connect: connection refused", session.ErrUnavailable)
+	down := NewAuthenticator(f.auth.tokens, checkerFunc(func(context.Context, string, time.Time) error { return cause }))
 	rec := httptest.NewRecorder()
 	req := httptest.NewRequest("GET", "/", nil)
 	req.Header.Set("Authorization", "Bearer "+raw)
 	down.Authenticate(http.NotFoundHandler()).ServeHTTP(rec, req)
 	if rec.Code != http.StatusServiceUnavailable {
 		t.Fatalf("status %d, want 503", rec.Code)
+	}
+	// The driver's error names the store's address: it is for the log.
+	if body := rec.Body.String(); strings.Contains(body, "10.20.30.40") || !strings.Contains(body, "temporarily unavailable") {
+		t.Fatalf("503 body %s", body)
 	}
 }
 

@@ -74,14 +74,20 @@ var titles = map[int]string{
 }
 
 // WriteError answers err as problem+json with the status Status(err)
-// gives. A 500 hides its cause from the client and logs it instead.
+// gives, and the RFC 6750 §3 challenge that goes with it. A 500 or 503
+// hides its cause from the client (a driver's error names hosts and
+// addresses) and logs it instead.
 func WriteError(w http.ResponseWriter, r *http.Request, log *slog.Logger, err error) {
 	status := Status(err)
 	detail := err.Error()
 	switch status {
+	case http.StatusBadRequest:
+		if errors.Is(err, errCredentialsRequest) {
+			w.Header().Set("WWW-Authenticate", `Bearer realm="`+Realm+`", error="invalid_request"`)
+		}
 	case http.StatusUnauthorized:
 		challenge := `Bearer realm="` + Realm + `"`
-		if !errors.Is(err, ErrNoCredentials) {
+		if !errors.Is(err, ErrNoCredentials) && !errors.Is(err, errUnsupportedScheme) {
 			challenge += `, error="invalid_token"`
 		}
 		w.Header().Set("WWW-Authenticate", challenge)
@@ -91,6 +97,12 @@ func WriteError(w http.ResponseWriter, r *http.Request, log *slog.Logger, err er
 		}
 	case http.StatusServiceUnavailable:
 		w.Header().Set("Retry-After", "1")
+		if log != nil {
+			// Debug: in an outage this is every request; the stores' own
+			// metrics and /readyz say so once.
+			log.DebugContext(r.Context(), "unavailable", "method", r.Method, "path", r.URL.Path, "err", err)
+		}
+		detail = relayauth.ErrUnavailable.Error() + "; retry shortly"
 	case http.StatusInternalServerError:
 		if log != nil {
 			log.ErrorContext(r.Context(), "internal error", "method", r.Method, "path", r.URL.Path, "err", err)

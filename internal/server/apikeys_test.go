@@ -209,7 +209,7 @@ func TestAPIKeyCredentialsRules(t *testing.T) {
 	}{
 		{"key in query", "/auth/me?api_key=" + k.Key, nil, 400},
 		{"key in query, other case", "/auth/me?X-API-KEY=" + k.Key, nil, 400},
-		{"both credentials", "/auth/me", []string{"X-API-Key", k.Key, "Authorization", "Bearer " + admin.AccessToken}, 401},
+		{"both credentials", "/auth/me", []string{"X-API-Key", k.Key, "Authorization", "Bearer " + admin.AccessToken}, 400}, // RFC 6750 §3.1 invalid_request
 		{"bad checksum", "/auth/me", []string{"X-API-Key", tampered}, 401},
 		{"other environment", "/auth/me", []string{"X-API-Key", "rk_live_" + k.Key[8:]}, 401},
 		{"garbage", "/auth/me", []string{"X-API-Key", "hello"}, 401},

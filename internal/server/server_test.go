@@ -294,7 +294,8 @@ func TestAuthenticationFailures(t *testing.T) {
 		{"refresh token as access token", "Bearer " + p.RefreshToken, 401, `Bearer realm="relayauth", error="invalid_token"`},
 		{"garbage", "Bearer abc.def.ghi", 401, `Bearer realm="relayauth", error="invalid_token"`},
 		{"10000 dots", "Bearer " + manyDots, 401, `Bearer realm="relayauth", error="invalid_token"`},
-		{"wrong scheme", "Basic YWRtaW46eA==", 401, `Bearer realm="relayauth", error="invalid_token"`},
+		// RFC 6750 §3.1: another scheme is answered like no credentials.
+		{"wrong scheme", "Basic YWRtaW46eA==", 401, `Bearer realm="relayauth"`},
 		{"tampered", "Bearer " + p.AccessToken[:len(p.AccessToken)-2] + "AA", 401, `Bearer realm="relayauth", error="invalid_token"`},
 		{"lower-case scheme", "bearer " + p.AccessToken, 200, ""},
 	}
