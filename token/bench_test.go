@@ -229,14 +229,22 @@ func BenchmarkVerifyReject(b *testing.B) {
 		{"Size1MiB", strings.Repeat("a", 1<<20)},
 		{"BadSignature", forged},
 	} {
-		b.Run(tc.name, func(b *testing.B) {
-			b.ReportAllocs()
-			for b.Loop() {
-				if _, err := v.VerifyAccess(tc.tok); err == nil {
-					b.Fatal("accepted")
-				}
+		for _, cached := range []bool{false, true} {
+			v := v
+			name := tc.name
+			if cached {
+				// The size cap comes before the cache's hash of the token.
+				v, name = testVerifier(ks, WithCache(100)), name+"/Cache"
 			}
-		})
+			b.Run(name, func(b *testing.B) {
+				b.ReportAllocs()
+				for b.Loop() {
+					if _, err := v.VerifyAccess(tc.tok); err == nil {
+						b.Fatal("accepted")
+					}
+				}
+			})
+		}
 	}
 	_ = time.Second
 }

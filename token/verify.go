@@ -122,8 +122,11 @@ func (v *Verifier) VerifyAccessInto(token string, c *Claims, list []string) erro
 func (v *Verifier) verify(token string, want Type, c *Claims, list []string) error {
 	*c = Claims{}
 	cache := v.cache
-	if want != Access {
-		cache = nil // refresh tokens are used once: remembering them would only evict access tokens
+	if want != Access || len(token) > v.maxSize {
+		// Refresh tokens are used once: remembering them would only evict
+		// access tokens. An oversized token is refused below at the cost of
+		// a length compare; hashing it for a lookup first would not be.
+		cache = nil
 	}
 	if cache != nil {
 		if e := cache.get(token); e != nil && e.claims.Type == want {
