@@ -402,16 +402,21 @@ func (m *memberSet) addKnown(bit uint32) bool {
 }
 
 // addUnknown records an unrecognised name; false means it collides with a
-// known name or an earlier member, or that there are too many members.
+// known name or an earlier member, or that there are too many members, or
+// that it holds a control character ("typ\u0000": no signer means such a
+// name, and some parsers cut it short).
 func (m *memberSet) addUnknown(b []byte, name span, knownNames []string) bool {
-	k := b[name.start:name.end]
+	k := foldName(b[name.start:name.end])
+	if k == nil {
+		return false
+	}
 	for _, n := range knownNames {
 		if equalFold(k, n) {
 			return false
 		}
 	}
 	for _, u := range m.unknown[:m.n] {
-		if bytes.EqualFold(k, b[u.start:u.end]) {
+		if bytes.EqualFold(k, foldName(b[u.start:u.end])) {
 			return false
 		}
 	}
@@ -421,6 +426,29 @@ func (m *memberSet) addUnknown(b []byte, name span, knownNames []string) bool {
 	m.unknown[m.n] = name
 	m.n++
 	return true
+}
+
+// foldName prepares a member name for a case-insensitive comparison: nil
+// if it holds a control character; otherwise the name, with the Turkish
+// dotted and dotless i (U+0130, U+0131) as "i", because other platforms'
+// case-insensitive lookups (Java's equalsIgnoreCase, .NET's
+// OrdinalIgnoreCase) take "KİD" or "jtı" for "kid" and "jti" where Go's
+// simple folding does not.
+func foldName(k []byte) []byte {
+	ascii := true
+	for _, c := range k {
+		switch {
+		case c < 0x20 || c == 0x7f:
+			return nil
+		case c >= utf8.RuneSelf:
+			ascii = false
+		}
+	}
+	if ascii {
+		return k
+	}
+	k = bytes.ReplaceAll(k, []byte("\u0130"), []byte("i"))
+	return bytes.ReplaceAll(k, []byte("\u0131"), []byte("i"))
 }
 
 // equalFold is bytes.EqualFold against a string, without converting it.

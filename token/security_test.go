@@ -338,6 +338,9 @@ func TestSecurity06_DuplicateAndCaseVariantKeys(t *testing.T) {
 		"kid twice":                 fmt.Sprintf(`{"alg":"HS256","kid":%q,"kid":"other","typ":"at+jwt"}`, hs.kid),
 		"KID":                       fmt.Sprintf(`{"alg":"HS256","kid":%q,"KID":"other","typ":"at+jwt"}`, hs.kid),
 		"kid with Kelvin sign":      fmt.Sprintf(`{"alg":"HS256","kid":%q,"\u212aid":"other","typ":"at+jwt"}`, hs.kid),
+		"kid with dotless i":        fmt.Sprintf(`{"alg":"HS256","kid":%q,"k\u0131d":"other","typ":"at+jwt"}`, hs.kid),
+		"KID with dotted I":         fmt.Sprintf(`{"alg":"HS256","kid":%q,"K\u0130D":"other","typ":"at+jwt"}`, hs.kid),
+		"typ with a NUL":            fmt.Sprintf(`{"alg":"HS256","kid":%q,"typ":"at+jwt","typ\u0000":"rt+jwt"}`, hs.kid),
 		"typ twice":                 fmt.Sprintf(`{"alg":"HS256","kid":%q,"typ":"rt+jwt","typ":"at+jwt"}`, hs.kid),
 		"Typ":                       fmt.Sprintf(`{"alg":"HS256","kid":%q,"typ":"at+jwt","Typ":"rt+jwt"}`, hs.kid),
 		"unknown twice":             fmt.Sprintf(`{"alg":"HS256","kid":%q,"typ":"at+jwt","foo":1,"foo":2}`, hs.kid),
@@ -356,6 +359,10 @@ func TestSecurity06_DuplicateAndCaseVariantKeys(t *testing.T) {
 		"Sub":                   claimsWithout([]string{"sub"}, `"Sub":"admin"`),
 		"escaped sub duplicate": claimsJSON(`"\u0073ub":"admin"`),
 		"sub with long s":       claimsJSON(`"\u017fub":"admin"`),
+		"jti with dotless i":    claimsJSON(`"jt\u0131":"other"`),
+		"ISS with dotted I":     claimsJSON(`"\u0130SS":"evil"`),
+		"sub with a NUL":        claimsJSON(`"sub\u0000":"admin"`),
+		"unknown with a tab":    claimsJSON(`"x\ty":1`),
 		"exp twice":             claimsJSON(fmt.Sprintf(`"exp":%d`, testNow+999999)),
 		"EXP":                   claimsJSON(`"EXP":1`),
 		"aud twice":             claimsJSON(`"aud":"other"`),
@@ -738,6 +745,12 @@ func TestSecurity10_HS256KeyStrength(t *testing.T) {
 		{"32 x 'a'", []byte(strings.Repeat("a", 32))},
 		{"abc repeated", []byte(strings.Repeat("abc", 11))},
 		{"7 distinct values", []byte(strings.Repeat("abcdefg", 5))},
+		{"a repeated password", []byte("Password1Password1Password1Passw")},
+		{"hunter2 four times", []byte(strings.Repeat("hunter2!", 4))},
+		{"8 letters repeated", []byte(strings.Repeat("abcdefgh", 4))},
+		{"15 distinct values", []byte(strings.Repeat("0123456789abcde", 3))},
+		{"printable with many distinct values", []byte("0123456789abcdefghijklmnopqrstuv")},
+		{"a passphrase", []byte("my-company-jwt-signing-passphrase!")},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			k, err := NewHS256Key(tc.secret)
