@@ -50,20 +50,53 @@ type Key struct {
 	headers [3]string
 }
 
-// NewHS256Key returns an HMAC-SHA256 key. secret must be at least
-// MinHS256SecretSize random bytes (never a password): shorter secrets and
-// secrets with fewer than 8 distinct byte values (all zeros, "aaaa...",
-// "abcabc...") are refused. The kid is derived from the secret with a
+// Why CheckHS256Secret refuses a secret. The texts never include it.
+var (
+	ErrSecretShort     = fmt.Errorf("token: HS256 secret must be at least %d bytes", MinHS256SecretSize)
+	ErrSecretNotRandom = fmt.Errorf("token: HS256 secret is not random (fewer than %d distinct byte values)", minDistinctBytes)
+	ErrSecretText      = errors.New("token: HS256 secret is printable text, like a password, not random bytes")
+)
+
+// minDistinctBytes: 32 random bytes take about 30 distinct values and
+// fewer than 16 with a probability below 10^-9; "Password1Password1…" or
+// "hunter2!hunter2!…" take 8 or 9.
+const minDistinctBytes = 16
+
+// CheckHS256Secret reports why secret cannot be an HS256 key (security.md
+// item 10: at least 32 random bytes, never a password), or nil. Randomness
+// cannot be proven; these are the mistakes it can see: a short secret, one
+// of few distinct byte values (zeros, a repeated word), and printable text,
+// which 32 random bytes are with probability (95/256)^32 ≈ 10^-14.
+func CheckHS256Secret(secret []byte) error {
+	switch {
+	case len(secret) < MinHS256SecretSize:
+		return ErrSecretShort
+	case distinctBytes(secret) < minDistinctBytes:
+		return ErrSecretNotRandom
+	case printable(secret):
+		return ErrSecretText
+	}
+	return nil
+}
+
+// NewHS256Key returns an HMAC-SHA256 key for secret, which
+// CheckHS256Secret must accept. The kid is derived from the secret with a
 // one-way, domain-separated hash and reveals nothing about it.
 func NewHS256Key(secret []byte) (*Key, error) {
-	if len(secret) < MinHS256SecretSize {
-		return nil, fmt.Errorf("token: HS256 secret must be at least %d bytes", MinHS256SecretSize)
-	}
-	if distinctBytes(secret) < 8 {
-		return nil, errors.New("token: HS256 secret is not random (too few distinct byte values)")
+	if err := CheckHS256Secret(secret); err != nil {
+		return nil, err
 	}
 	sum := sha256.Sum256(append([]byte("relayauth kid v1"), secret...))
 	return newHMACKey(base64.RawURLEncoding.EncodeToString(sum[:16]), secret), nil
+}
+
+func printable(b []byte) bool {
+	for _, c := range b {
+		if c < 0x20 || c > 0x7e {
+			return false
+		}
+	}
+	return true
 }
 
 func distinctBytes(b []byte) int {
@@ -172,6 +205,9 @@ func NewPublicKey(alg Alg, kid string, pub crypto.PublicKey) (*Key, error) {
 		if !ok || len(p) != ed25519.PublicKeySize {
 			return nil, errors.New("token: EdDSA needs a 32-byte ed25519.PublicKey")
 		}
+		if smallOrder(p) {
+			return nil, errors.New("token: invalid Ed25519 public key (a point of small order)")
+		}
 		k = &Key{kid: kid, alg: EdDSA, edPub: append(ed25519.PublicKey(nil), p...)}
 	case ES256:
 		p, ok := pub.(*ecdsa.PublicKey)
@@ -207,8 +243,7 @@ func GenerateKey(alg Alg) (*Key, error) {
 			if _, err := rand.Read(secret); err != nil {
 				return nil, err
 			}
-			// Never loops in practice: 32 random bytes have fewer than 8
-			// distinct values with probability below 2^-100.
+			// Practically never loops: see CheckHS256Secret.
 			if k, err := NewHS256Key(secret); err == nil {
 				return k, nil
 			}

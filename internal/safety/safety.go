@@ -6,12 +6,14 @@
 package safety
 
 import (
+	"errors"
 	"fmt"
 	"io/fs"
 	"os"
 	"strings"
 
 	"github.com/relayauth/relayauth/internal/config"
+	"github.com/relayauth/relayauth/token"
 )
 
 // Severity says whether a finding stops the server.
@@ -50,7 +52,7 @@ const (
 	ProblemMockSigning      = "the mock signer is on"
 	ProblemKeyMissing       = "no signing key"
 	ProblemKeyShort         = "HS256 key is shorter than 32 bytes"
-	ProblemKeyLowEntropy    = "signing key is not random (too few distinct byte values)"
+	ProblemKeyLowEntropy    = "signing key is not random (fewer than 16 distinct byte values)"
 	ProblemKeyText          = "signing key is printable text, like a password, not random bytes"
 	ProblemKeyKnownWeak     = "signing key is on the list of well-known secrets"
 	ProblemAudience         = "no token audience"
@@ -146,17 +148,18 @@ func keyProblems(cfg config.Config) []string {
 		return nil // a PKCS#8 key is checked by parsing it
 	}
 	// One finding per key, the most telling first.
-	switch {
-	case knownWeakSecret(key):
+	if knownWeakSecret(key) {
 		return []string{ProblemKeyKnownWeak}
-	case len(key) < config.MinHS256KeyBytes:
+	}
+	switch err := token.CheckHS256Secret(key); {
+	case errors.Is(err, token.ErrSecretShort):
 		return []string{ProblemKeyShort}
-	case distinct(key) < 16:
+	case errors.Is(err, token.ErrSecretNotRandom):
 		return []string{ProblemKeyLowEntropy}
-	case printable(key):
-		// 32 random bytes are all printable ASCII with probability
-		// (95/256)^32 ≈ 1e-14: this is a password or a passphrase.
+	case errors.Is(err, token.ErrSecretText):
 		return []string{ProblemKeyText}
+	case err != nil:
+		return []string{err.Error()}
 	}
 	return nil
 }
@@ -171,27 +174,6 @@ func adminProblems(pw string) []string {
 		return []string{ProblemAdminShort}
 	}
 	return nil
-}
-
-func distinct(b []byte) int {
-	var seen [256]bool
-	n := 0
-	for _, c := range b {
-		if !seen[c] {
-			seen[c] = true
-			n++
-		}
-	}
-	return n
-}
-
-func printable(b []byte) bool {
-	for _, c := range b {
-		if c < 0x20 || c > 0x7e {
-			return false
-		}
-	}
-	return true
 }
 
 // knownWeakSecret reports whether key is, or merely repeats, a secret
