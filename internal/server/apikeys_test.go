@@ -159,6 +159,11 @@ func TestAPIKeyTenantIsolation(t *testing.T) {
 	// No privilege escalation through a key.
 	wantProblem(t, h.withKey("POST", "/auth/api-keys", acmeKey.Key, `{"name":"esc","scopes":["tokens:issue"]}`), 403)
 	wantProblem(t, h.withKey("POST", "/auth/api-keys", acmeKey.Key, `{"name":"esc","roles":["admin"],"scopes":[]}`), 403)
+	// Nor into the tenant's own services: a resource:action scope or a role
+	// the caller does not hold.
+	wantProblem(t, h.withKey("POST", "/auth/api-keys", acmeKey.Key, `{"name":"esc","scopes":["orders:write"]}`), 403)
+	wantProblem(t, h.do("POST", "/auth/api-keys", acmeAdmin.AccessToken, `{"name":"esc","scopes":["orders:write"]}`), 403)
+	wantProblem(t, h.do("POST", "/auth/api-keys", acmeAdmin.AccessToken, `{"name":"esc","roles":["writer"],"scopes":[]}`), 403)
 }
 
 func TestAPIKeyBadInput(t *testing.T) {

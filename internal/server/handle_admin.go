@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"net/http"
 	"runtime"
+	"slices"
 	"time"
 
 	"github.com/relayauth/relayauth"
@@ -119,9 +120,7 @@ func (s *server) handleDemoLogin() http.Handler {
 			return
 		}
 		g := grant{Subject: req.Subject, Tenant: req.Tenant, Roles: req.Roles, Scopes: req.Scopes}
-		// No admin through the demo door: it grants what a tenant service could.
-		demo := &relayauth.Principal{Subject: "demo", Tenant: g.Tenant, Method: "demo"}
-		if err := checkGrant(demo, g); err != nil {
+		if err := checkDemoGrant(g); err != nil {
 			httpauth.WriteError(w, r, s.Log, err)
 			return
 		}
@@ -171,4 +170,24 @@ func (s *server) handleMigration() http.Handler {
 		s.Audit.Log(r.Context(), event)
 		writeJSON(w, http.StatusOK, res)
 	})
+}
+
+// checkDemoGrant: the demo door grants any application role and scope,
+// but none of Relay Auth's own: no admin, tenant admin or Relay Auth scope
+// through it, even outside production.
+func checkDemoGrant(g grant) error {
+	if err := validGrant(g); err != nil {
+		return err
+	}
+	for _, role := range g.Roles {
+		if role == relayauth.RoleAdmin || role == relayauth.RoleTenantAdmin {
+			return fmt.Errorf("%w: the demo login may not grant role %q", relayauth.ErrForbidden, role)
+		}
+	}
+	for _, scope := range g.Scopes {
+		if slices.Contains(relayauth.KnownScopes(), scope) {
+			return fmt.Errorf("%w: the demo login may not grant scope %q", relayauth.ErrForbidden, scope)
+		}
+	}
+	return nil
 }

@@ -433,7 +433,7 @@ func TestLogout(t *testing.T) {
 func TestIssueTokens(t *testing.T) {
 	h := newHarness(t)
 	admin := h.loginAdmin()
-	svc := h.issue(admin, "billing-svc", "acme", []string{"service"}, []string{relayauth.ScopeTokensIssue})
+	svc := h.issue(admin, "billing-svc", "acme", []string{"service", "reader"}, []string{relayauth.ScopeTokensIssue, "orders:read"})
 	ta := h.issue(admin, "alice", "acme", []string{relayauth.RoleTenantAdmin}, nil)
 	tests := []struct {
 		name   string
@@ -446,6 +446,8 @@ func TestIssueTokens(t *testing.T) {
 		{"service grants admin", svc.AccessToken, `{"subject":"bob","tenant":"acme","roles":["admin"],"scopes":[]}`, 403},
 		{"service grants tenant_admin", svc.AccessToken, `{"subject":"bob","tenant":"acme","roles":["tenant_admin"],"scopes":[]}`, 403},
 		{"service grants a scope it lacks", svc.AccessToken, `{"subject":"bob","tenant":"acme","roles":[],"scopes":["api_keys:write"]}`, 403},
+		{"service grants an application scope it lacks", svc.AccessToken, `{"subject":"bob","tenant":"acme","roles":[],"scopes":["orders:write"]}`, 403},
+		{"service grants a role it lacks", svc.AccessToken, `{"subject":"bob","tenant":"acme","roles":["writer"],"scopes":[]}`, 403},
 		{"caller without tokens:issue", ta.AccessToken, `{"subject":"bob","tenant":"acme"}`, 403},
 		{"bad subject", admin.AccessToken, `{"subject":"bo b","tenant":"acme"}`, 400},
 		{"missing tenant", admin.AccessToken, `{"subject":"bob"}`, 400},
