@@ -86,8 +86,12 @@ func WriteError(w http.ResponseWriter, r *http.Request, log *slog.Logger, err er
 			w.Header().Set("WWW-Authenticate", `Bearer realm="`+Realm+`", error="invalid_request"`)
 		}
 	case http.StatusUnauthorized:
+		// invalid_token describes a credential the request presented: not
+		// a wrong password at login, not a refresh token in a body, not
+		// another scheme than Bearer (RFC 6750 §3.1).
 		challenge := `Bearer realm="` + Realm + `"`
-		if !errors.Is(err, ErrNoCredentials) && !errors.Is(err, errUnsupportedScheme) {
+		presented := len(r.Header["Authorization"]) > 0 || len(r.Header["X-Api-Key"]) > 0
+		if presented && !errors.Is(err, ErrNoCredentials) && !errors.Is(err, errUnsupportedScheme) {
 			challenge += `, error="invalid_token"`
 		}
 		w.Header().Set("WWW-Authenticate", challenge)

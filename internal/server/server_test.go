@@ -280,6 +280,26 @@ func TestMe(t *testing.T) {
 	}
 }
 
+// RFC 6750 §3.1: error="invalid_token" is about a token the request
+// presented. A wrong password or a dead refresh token in a body is a 401
+// whose challenge carries no error code.
+func TestChallengeWithoutPresentedToken(t *testing.T) {
+	h := newHarness(t)
+	p := h.loginAdmin()
+	if r := h.do("POST", "/auth/refresh", "", `{"refresh_token":"`+p.RefreshToken+`"}`); r.status != 200 {
+		t.Fatalf("refresh: %d %s", r.status, r.body)
+	}
+	for name, r := range map[string]response{
+		"wrong password":     h.do("POST", "/auth/login", "", `{"username":"admin","password":"nope"}`),
+		"dead refresh token": h.do("POST", "/auth/refresh", "", `{"refresh_token":"`+p.RefreshToken+`"}`),
+	} {
+		wantProblem(t, r, 401)
+		if got := r.header.Get("WWW-Authenticate"); got != `Bearer realm="relayauth"` {
+			t.Errorf("%s: WWW-Authenticate %q", name, got)
+		}
+	}
+}
+
 func TestAuthenticationFailures(t *testing.T) {
 	h := newHarness(t)
 	p := h.loginAdmin()
