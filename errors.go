@@ -27,4 +27,6 @@ var (
 	ErrUnsupportedMediaType = errors.New("unsupported media type")
 	// ErrThrottled: too many attempts; retry later.
 	ErrThrottled = errors.New("too many requests")
+	// ErrTimeout: the request (its body) did not arrive in time.
+	ErrTimeout = errors.New("request timeout")
 )

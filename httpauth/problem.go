@@ -52,6 +52,8 @@ func Status(err error) int {
 		return http.StatusBadRequest
 	case errors.Is(err, relayauth.ErrThrottled):
 		return http.StatusTooManyRequests
+	case errors.Is(err, relayauth.ErrTimeout):
+		return http.StatusRequestTimeout
 	case errors.Is(err, relayauth.ErrUnavailable):
 		return http.StatusServiceUnavailable
 	default:
@@ -65,6 +67,7 @@ var titles = map[int]string{
 	http.StatusForbidden:             "forbidden",
 	http.StatusNotFound:              "not-found",
 	http.StatusMethodNotAllowed:      "method-not-allowed",
+	http.StatusRequestTimeout:        "timeout",
 	http.StatusConflict:              "conflict",
 	http.StatusRequestEntityTooLarge: "too-large",
 	http.StatusUnsupportedMediaType:  "unsupported-media-type",

@@ -7,7 +7,10 @@ import (
 	"fmt"
 	"io"
 	"mime"
+	"net"
 	"net/http"
+	"reflect"
+	"strings"
 	"sync"
 	"time"
 
@@ -81,23 +84,53 @@ func requireMediaType(r *http.Request, want string) error {
 }
 
 // bodyError turns a decoding error into a client error whose text echoes
-// nothing of the body but the position and kind of the fault.
+// nothing of the body but the position and kind of the fault, and nothing
+// of the connection: a read error names sockets, a form parser's error
+// quotes bytes of the body (a token, for introspection).
 func bodyError(err error) error {
 	var tooBig *http.MaxBytesError
 	var syntax *json.SyntaxError
 	var typ *json.UnmarshalTypeError
+	var netErr net.Error
 	switch {
 	case errors.As(err, &tooBig):
 		return fmt.Errorf("%w: body over %d bytes", relayauth.ErrTooLarge, MaxBodyBytes)
+	case errors.As(err, &netErr) && netErr.Timeout():
+		return fmt.Errorf("%w: the body did not arrive in time", relayauth.ErrTimeout)
 	case errors.As(err, &syntax):
 		return fmt.Errorf("%w: malformed JSON at byte %d", relayauth.ErrInvalid, syntax.Offset)
+	case errors.As(err, &typ) && typ.Field == "":
+		return fmt.Errorf("%w: the body must be a JSON object", relayauth.ErrInvalid)
 	case errors.As(err, &typ):
-		return fmt.Errorf("%w: field %q must be %s", relayauth.ErrInvalid, truncate(typ.Field, 64), typ.Type)
+		return fmt.Errorf("%w: field %q must be %s", relayauth.ErrInvalid, truncate(typ.Field, 64), jsonKind(typ.Type))
 	case errors.Is(err, io.EOF), errors.Is(err, io.ErrUnexpectedEOF):
 		return fmt.Errorf("%w: body is empty or cut short", relayauth.ErrInvalid)
+	case strings.HasPrefix(err.Error(), "json: unknown field "):
+		return fmt.Errorf("%w: %s", relayauth.ErrInvalid, truncate(strings.TrimPrefix(err.Error(), "json: "), 120))
 	default:
-		// json's "unknown field" and form errors: short, and say which field.
-		return fmt.Errorf("%w: %s", relayauth.ErrInvalid, truncate(err.Error(), 120))
+		return fmt.Errorf("%w: the body could not be read or parsed", relayauth.ErrInvalid)
+	}
+}
+
+// jsonKind names, in JSON's terms, what a Go type decodes from.
+func jsonKind(t reflect.Type) string {
+	for t.Kind() == reflect.Pointer {
+		t = t.Elem()
+	}
+	switch t.Kind() {
+	case reflect.String:
+		return "a string"
+	case reflect.Bool:
+		return "true or false"
+	case reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64,
+		reflect.Uint, reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64:
+		return "an integer"
+	case reflect.Float32, reflect.Float64:
+		return "a number"
+	case reflect.Slice, reflect.Array:
+		return "an array"
+	default:
+		return "an object"
 	}
 }
 

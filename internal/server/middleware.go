@@ -259,6 +259,9 @@ func (s *server) handleNotFound() http.Handler {
 			httpauth.WriteProblem(w, http.StatusMethodNotAllowed, r.Method+" is not allowed here")
 			return
 		}
-		httpauth.WriteError(w, r, s.Log, fmt.Errorf("%w: no route for %s", relayauth.ErrNotFound, r.URL.Path))
+		httpauth.WriteError(w, r, s.Log, errNoRoute)
 	})
 }
+
+// errNoRoute does not repeat the path: a client may have put a token in it.
+var errNoRoute = fmt.Errorf("%w: no such route", relayauth.ErrNotFound)

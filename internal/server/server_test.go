@@ -300,6 +300,17 @@ func TestChallengeWithoutPresentedToken(t *testing.T) {
 	}
 }
 
+// A 404 for an unknown path does not repeat it: it may hold a token.
+func TestNoRouteDoesNotEchoThePath(t *testing.T) {
+	h := newHarness(t)
+	p := h.loginAdmin()
+	r := h.do("GET", "/nope/"+p.AccessToken, "", nil)
+	wantProblem(t, r, 404)
+	if strings.Contains(string(r.body), p.AccessToken[:20]) {
+		t.Fatalf("404 body repeats the path: %s", r.body)
+	}
+}
+
 func TestAuthenticationFailures(t *testing.T) {
 	h := newHarness(t)
 	p := h.loginAdmin()
