@@ -29,7 +29,7 @@ func (s *server) routeTable() []route {
 		{"POST /auth/introspect", authed(scope(relayauth.ScopeTokensIntrospect)(s.handleIntrospect()))},
 		{"GET /auth/sessions", authed(s.handleListSessions())},
 		{"DELETE /auth/sessions/{id}", authed(s.handleDeleteSession())},
-		{"POST /auth/sessions/revoke", authed(s.handleMassRevoke())},
+		{"POST /auth/sessions/revoke", authed(httpauth.RequireRole(relayauth.RoleAdmin, relayauth.RoleTenantAdmin)(s.handleMassRevoke()))},
 		{"POST /auth/api-keys", authed(scope(relayauth.ScopeAPIKeysWrite)(s.handleCreateAPIKey()))},
 		{"GET /auth/api-keys", authed(scope(relayauth.ScopeAPIKeysRead)(s.handleListAPIKeys()))},
 		{"GET /auth/api-keys/{id}", authed(scope(relayauth.ScopeAPIKeysRead)(s.handleGetAPIKey()))},

@@ -658,6 +658,7 @@ func TestMassRevocation(t *testing.T) {
 
 	h.clock.Advance(time.Second) // revocation ends what was created before now
 	wantProblem(t, revoke(bob, `{"tenant":"acme"}`), 403)
+	wantProblem(t, revoke(bob, `{"subject":"carol"}`), 403) // refused before its body is judged
 	wantProblem(t, revoke(acmeAdmin, `{"tenant":"globex"}`), 404)
 	wantProblem(t, revoke(acmeAdmin, `{"all":true}`), 403)
 	wantProblem(t, revoke(admin, `{"subject":"alice"}`), 400)
