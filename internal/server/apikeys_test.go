@@ -205,7 +205,7 @@ func TestAPIKeyCredentialsRules(t *testing.T) {
 	h := newHarness(t)
 	admin := h.loginAdmin()
 	k := h.createKey(admin.AccessToken, `{"name":"svc","tenant":"acme","scopes":[]}`)
-	tampered := k.Key[:len(k.Key)-1] + string("ab"[strings.IndexByte("ab", k.Key[len(k.Key)-1])+1&1])
+	tampered := k.Key[:len(k.Key)-1] + string("ab"[(strings.IndexByte("ab", k.Key[len(k.Key)-1])+1)&1]) // any other last character
 	tests := []struct {
 		name   string
 		path   string
