@@ -13,6 +13,7 @@ import (
 	"strings"
 	"sync"
 	"time"
+	"unicode/utf8"
 
 	"github.com/relayauth/relayauth"
 	"github.com/relayauth/relayauth/httpauth"
@@ -27,8 +28,14 @@ func decodeJSON(w http.ResponseWriter, r *http.Request, dst any) error {
 	if err := requireMediaType(r, "application/json"); err != nil {
 		return err
 	}
-	r.Body = http.MaxBytesReader(w, r.Body, MaxBodyBytes)
-	dec := json.NewDecoder(r.Body)
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, MaxBodyBytes))
+	if err != nil {
+		return bodyError(err)
+	}
+	if err := strictNames(body); err != nil {
+		return err
+	}
+	dec := json.NewDecoder(bytes.NewReader(body))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(dst); err != nil {
 		return bodyError(err)
@@ -40,6 +47,63 @@ func decodeJSON(w http.ResponseWriter, r *http.Request, dst any) error {
 		return fmt.Errorf("%w: body holds more than one JSON value", relayauth.ErrInvalid)
 	}
 	return nil
+}
+
+// strictNames refuses what encoding/json would quietly accept: a member
+// name twice in one object (it keeps the last, so {"username":"nobody",
+// "username":"admin"} reads as admin, while a proxy or WAF in front may
+// have judged the first), and names in another case ("USERNAME", or a
+// Kelvin sign for "k"), which it matches to our fields. Every field of
+// this API is lower-case ASCII.
+func strictNames(body []byte) error {
+	type frame struct {
+		names map[string]bool // nil in an array
+		name  bool            // in an object: a member name comes next
+	}
+	var stack []frame
+	dec := json.NewDecoder(bytes.NewReader(body))
+	for {
+		tok, err := dec.Token()
+		if err != nil {
+			return nil // the end, or a syntax error that decoding reports
+		}
+		top := len(stack) - 1
+		if top >= 0 && stack[top].name && tok != json.Delim('}') {
+			name, _ := tok.(string)
+			if !lowerASCII(name) {
+				return fmt.Errorf("%w: member name %q is not lower-case ASCII", relayauth.ErrInvalid, truncate(name, 64))
+			}
+			if stack[top].names[name] {
+				return fmt.Errorf("%w: member %q appears twice", relayauth.ErrInvalid, truncate(name, 64))
+			}
+			stack[top].names[name] = true
+			stack[top].name = false
+			continue
+		}
+		switch tok {
+		case json.Delim('{'):
+			stack = append(stack, frame{names: map[string]bool{}, name: true})
+			continue
+		case json.Delim('['):
+			stack = append(stack, frame{})
+			continue
+		case json.Delim('}'), json.Delim(']'):
+			stack = stack[:top]
+		}
+		// A value ended: in an object, a member name comes next.
+		if n := len(stack) - 1; n >= 0 && stack[n].names != nil {
+			stack[n].name = true
+		}
+	}
+}
+
+func lowerASCII(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; c >= utf8.RuneSelf || 'A' <= c && c <= 'Z' {
+			return false
+		}
+	}
+	return true
 }
 
 // decodeOptionalJSON is decodeJSON for endpoints whose body may be
@@ -76,6 +140,9 @@ func decodeForm(w http.ResponseWriter, r *http.Request) error {
 }
 
 func requireMediaType(r *http.Request, want string) error {
+	if len(r.Header["Content-Type"]) > 1 {
+		return fmt.Errorf("%w: more than one Content-Type header", relayauth.ErrInvalid)
+	}
 	mt, _, err := mime.ParseMediaType(r.Header.Get("Content-Type"))
 	if err != nil || mt != want {
 		return fmt.Errorf("%w: Content-Type must be %s", relayauth.ErrUnsupportedMediaType, want)

@@ -1,6 +1,7 @@
 package server
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
 	"net"
@@ -58,4 +59,86 @@ func TestBodyError(t *testing.T) {
 			}
 		})
 	}
+}
+
+// encoding/json keeps the last of two equal names and matches names in
+// any case; a body that means two things to two parsers is refused.
+func TestStrictNames(t *testing.T) {
+	tests := []struct {
+		body string
+		ok   bool
+	}{
+		{`{"username":"a","password":"b"}`, true},
+		{`{"name":"k","scopes":["a","b"],"roles":[]}`, true},
+		{`{"a":{"b":1,"c":[{"b":2},{"b":3}]},"b":4}`, true}, // equal names in different objects
+		{`{}`, true},
+		{`[{"a":1},{"a":1}]`, true},
+		{`{"username":"nobody","username":"admin"}`, false},
+		{`{"USERNAME":"admin"}`, false},
+		{`{"Username":"admin"}`, false},
+		{"{\"\u212aey\":1}", false}, // Kelvin sign
+		{`{"a":{"b":1,"b":2}}`, false},
+		{`{"a":[{"b":1,"b":2}]}`, false},
+		{`{"a":[1,2],"a":3}`, false},
+		{`{"a":{}, "a":{}}`, false},
+		{`{"a":`, true}, // malformed: left to the decoder, which says where
+	}
+	for _, tt := range tests {
+		err := strictNames([]byte(tt.body))
+		if (err == nil) != tt.ok {
+			t.Errorf("strictNames(%s) = %v", tt.body, err)
+		}
+		if err != nil && !errors.Is(err, relayauth.ErrInvalid) {
+			t.Errorf("strictNames(%s): %v is not ErrInvalid", tt.body, err)
+		}
+	}
+}
+
+// FuzzStrictNames compares strictNames, a loop over tokens, with a
+// recursive reading of the same rules on valid JSON.
+func FuzzStrictNames(f *testing.F) {
+	for _, s := range []string{`{"a":1}`, `{"a":[{"b":1}],"c":{"d":2}}`, `{"a":1,"a":2}`, `[1,{"x":[]}]`, `{"A":1}`} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, body string) {
+		if !json.Valid([]byte(body)) {
+			return
+		}
+		want := namesOK(json.RawMessage(body))
+		if got := strictNames([]byte(body)) == nil; got != want {
+			t.Fatalf("strictNames(%s) accepts: %v, want %v", body, got, want)
+		}
+	})
+}
+
+// namesOK is the oracle: every object's names lower-case ASCII, none twice.
+func namesOK(raw json.RawMessage) bool {
+	var obj map[string]json.RawMessage
+	if json.Unmarshal(raw, &obj) == nil {
+		dec := json.NewDecoder(bytes.NewReader(raw))
+		_, _ = dec.Token() // {
+		seen := map[string]bool{}
+		for dec.More() {
+			tok, _ := dec.Token()
+			name := tok.(string)
+			if seen[name] || !lowerASCII(name) {
+				return false
+			}
+			seen[name] = true
+			var v json.RawMessage
+			if dec.Decode(&v) != nil || !namesOK(v) {
+				return false
+			}
+		}
+		return true
+	}
+	var arr []json.RawMessage
+	if json.Unmarshal(raw, &arr) == nil {
+		for _, v := range arr {
+			if !namesOK(v) {
+				return false
+			}
+		}
+	}
+	return true
 }

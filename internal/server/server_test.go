@@ -233,11 +233,14 @@ func TestLogin(t *testing.T) {
 		{"wrong type", `{"username":1,"password":"x"}`, "application/json", 400},
 		{"wrong content type", `username=admin`, "text/plain", 415},
 		{"oversized", `{"username":"` + strings.Repeat("a", MaxBodyBytes) + `","password":"x"}`, "application/json", 413},
+		{"a name twice", `{"username":"nobody","username":"admin","password":"` + testAdminPassword + `"}`, "application/json", 400},
+		{"a name in upper case", `{"USERNAME":"admin","password":"` + testAdminPassword + `"}`, "application/json", 400},
+		{"two content types", `{"username":"admin","password":"x"}`, "application/json,text/plain", 400},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			req := httptest.NewRequest("POST", "/auth/login", strings.NewReader(tt.body))
-			req.Header.Set("Content-Type", tt.ct)
+			req.Header["Content-Type"] = strings.Split(tt.ct, ",")
 			rec := httptest.NewRecorder()
 			h.h.ServeHTTP(rec, req)
 			r := response{rec.Code, rec.Header(), rec.Body.Bytes()}
