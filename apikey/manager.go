@@ -107,7 +107,8 @@ type Manager struct {
 type Option func(*Manager)
 
 // WithClock sets the clock (default time.Now) that stamps creation,
-// rotation, revocation and use, and judges expiry and rotation grace.
+// rotation, revocation and use, and judges expiry, rotation grace and the
+// freshness window (WithFreshness).
 // Verify reads an injected clock on every call; the default one it reads
 // through a copy refreshed every 10ms (see Verify).
 func WithClock(now func() time.Time) Option {
@@ -183,7 +184,6 @@ func NewManager(store Store, env Env, opts ...Option) (*Manager, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), loadTimeout)
 	defer cancel()
 	m.stop = make(chan struct{})
-	m.prop.kick = make(chan struct{}, 1)
 	if n, ok := store.(Notifier); ok {
 		// Subscribed before the load, so no change is missed.
 		m.notifier = n
@@ -206,7 +206,6 @@ func NewManager(store Store, env Env, opts ...Option) (*Manager, error) {
 			m.stopPropagation()
 			return nil, fmt.Errorf("apikey: loading keys: %w", err)
 		}
-		m.prop.fresh.Store(true)
 		m.done.Go(m.propagationLoop)
 	}
 	if !m.customClock {

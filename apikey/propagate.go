@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"math"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -46,8 +47,9 @@ var errStale = fmt.Errorf("%w: revocation state older than the freshness window"
 
 // WithFreshness sets the fail-closed window (default 5s) of a Manager
 // whose store is a Notifier: Verify answers ErrUnavailable while the
-// Manager's subscription is down, or its last reconciliation (every d/4)
-// is older than d. Without a Notifier store it has no effect.
+// Manager's subscription is down, or once the start of its last
+// successful reconciliation (every d/4) is more than d ago on the
+// Manager's clock. Without a Notifier store it has no effect.
 func WithFreshness(d time.Duration) Option { return func(m *Manager) { m.freshness = d } }
 
 // WithPropagationObserver sets a function called, for every change
@@ -66,19 +68,23 @@ func (m *Manager) StateAge() time.Duration {
 	if m.notifier == nil {
 		return 0
 	}
-	return time.Duration(max(0, time.Now().UnixNano()-m.prop.lastContact.Load()))
+	return time.Duration(max(0, m.now().UnixNano()-m.prop.lastContact.Load()))
 }
 
 // propagation is the Manager's state of change propagation.
 type propagation struct {
 	cancel context.CancelFunc // ends the subscription
-	fresh  atomic.Bool        // what Verify reads; written by propagationLoop
-	kick   chan struct{}      // wakes propagationLoop's judgement
+	// freshUntil is what Verify reads: the instant (Unix ns, Manager's
+	// clock) after which the index is no longer confirmed, or stale.
+	// Only a confirming reconciliation raises it, to its start plus the
+	// freshness window, so Verify judges staleness on its own clock
+	// read: nothing has to run, and no blocked store call can keep the
+	// index fresh past the window.
+	freshUntil atomic.Int64
 	// sub packs the subscription's generation and whether it is up (the
-	// low bit); subSince is when it last came up, lastContact when the
-	// last confirming reconciliation started (Unix ns, wall clock).
+	// low bit); lastContact is when the last confirming reconciliation
+	// started (Unix ns, Manager's clock).
 	sub         atomic.Uint64
-	subSince    atomic.Int64
 	lastContact atomic.Int64
 
 	mu     sync.Mutex // one reconciliation at a time
@@ -91,8 +97,11 @@ func (m *Manager) stopPropagation() {
 		m.prop.cancel()
 	}
 	m.done.Wait()
-	m.prop.fresh.Store(false)
+	m.prop.freshUntil.Store(stale)
 }
+
+// stale is freshUntil when the index is not confirmed: before any instant.
+const stale = math.MinInt64
 
 // startPropagation subscribes (first, so nothing is missed) and places
 // the changes cursor, before NewManager loads the index.
@@ -138,23 +147,16 @@ func (m *Manager) startPropagation(ctx context.Context) error {
 }
 
 // setSubscribed records the subscription's state; see the session
-// store's counterpart. A confirmed subscription makes the index fresh
-// only once a reconciliation started after it completes.
+// store's counterpart. Any change makes the index stale at once: a lost
+// subscription may have lost notifications, and a confirmed one makes the
+// index fresh only once a reconciliation started after it completes.
 func (m *Manager) setSubscribed(up bool) {
 	v := (m.prop.sub.Load()>>1 + 1) << 1
 	if up {
-		m.prop.subSince.Store(time.Now().UnixNano())
 		v |= 1
 	}
 	m.prop.sub.Store(v)
-	m.wakeWatch()
-}
-
-func (m *Manager) wakeWatch() {
-	select {
-	case m.prop.kick <- struct{}{}:
-	default:
-	}
+	m.prop.freshUntil.Store(stale)
 }
 
 // onChange re-reads a key another Manager (or this one) changed, and
@@ -188,12 +190,14 @@ func (m *Manager) reread(ctx context.Context, id string) error {
 
 // reconcile re-reads every key changed since the cursor (every key, when
 // changes were lost). On success with the subscription up throughout, it
-// records the time it started as the last contact.
+// records the time it started as the last contact, and keeps the index
+// fresh until a freshness window after that: not after it returns, as
+// changes made while it ran may have been missed.
 func (m *Manager) reconcile(ctx context.Context) error {
 	m.prop.mu.Lock()
 	defer m.prop.mu.Unlock()
 	sub := m.prop.sub.Load()
-	start := time.Now().UnixNano()
+	start := m.now().UnixNano()
 	ids, next, err := m.notifier.Changes(ctx, m.prop.cursor)
 	switch {
 	case errors.Is(err, ErrChangesLost):
@@ -217,19 +221,28 @@ func (m *Manager) reconcile(ctx context.Context) error {
 	m.prop.cursor = next
 	if sub&1 == 1 && m.prop.sub.Load() == sub {
 		m.prop.lastContact.Store(start)
+		until := start + int64(m.freshness)
+		if !m.customClock {
+			// Verify reads the coarse clock, up to a tick behind: the
+			// window ends that much early rather than late.
+			until -= int64(min(clockTick, m.freshness/2))
+		}
+		m.prop.freshUntil.Store(until)
+		if m.prop.sub.Load() != sub {
+			// Lost since the check: setSubscribed's reset may have
+			// come before the store above.
+			m.prop.freshUntil.Store(stale)
+		}
 	}
-	m.wakeWatch()
 	return nil
 }
 
-// propagationLoop reconciles every freshness/4 and keeps fresh current
-// (judged every freshness/16).
+// propagationLoop reconciles every freshness/4. A reconciliation that
+// fails or hangs only lets the index go stale.
 func (m *Manager) propagationLoop() {
 	every := max(m.freshness/4, time.Millisecond)
 	rec := time.NewTicker(every)
 	defer rec.Stop()
-	watch := time.NewTicker(max(m.freshness/16, time.Millisecond))
-	defer watch.Stop()
 	for {
 		select {
 		case <-m.stop:
@@ -238,12 +251,7 @@ func (m *Manager) propagationLoop() {
 			ctx, cancel := context.WithTimeout(context.Background(), every)
 			_ = m.reconcile(ctx) // a failure shows as staleness
 			cancel()
-		case <-watch.C:
-		case <-m.prop.kick:
 		}
-		last := m.prop.lastContact.Load()
-		m.prop.fresh.Store(m.prop.sub.Load()&1 == 1 && last >= m.prop.subSince.Load() &&
-			time.Now().UnixNano()-last <= int64(m.freshness))
 	}
 }
 

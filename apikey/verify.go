@@ -163,14 +163,14 @@ func (m *Manager) Verify(ctx context.Context, raw string) (Identity, error) {
 	if p.Env != m.env {
 		return Identity{}, ErrWrongEnvironment
 	}
-	if m.notifier != nil && !m.prop.fresh.Load() {
+	now := m.nowNanos()
+	if m.notifier != nil && now > m.prop.freshUntil.Load() {
 		return Identity{}, errStale
 	}
 	h := p.Hash()
 	m.mu.RLock()
 	e := m.byHash[h]
 	m.mu.RUnlock()
-	now := m.nowNanos()
 	if e == nil {
 		if e, err = m.lookup(ctx, h, now); err != nil {
 			return Identity{}, err
