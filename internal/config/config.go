@@ -53,6 +53,7 @@ const (
 	errAddr          = "must be host:port"
 	errTTLOrder      = "must not exceed"
 	errRedisRequired = "is required when SESSION_STORE_BACKEND=redis"
+	errPrefixBrace   = "must not contain { or }: Redis Cluster reads braces as a hash tag"
 )
 
 // Config is the whole server configuration. Secrets are relayauth.Secret
@@ -325,6 +326,9 @@ func (c Config) Validate() error {
 	}
 	if c.SessionBackend == BackendRedis && c.RedisURL == "" {
 		bad(EnvRedisURL, errRedisRequired)
+	}
+	if strings.ContainsAny(c.RedisPrefix, "{}") {
+		bad(EnvRedisPrefix, errPrefixBrace)
 	}
 	if c.AccessTTL > c.RefreshTTL {
 		bad(EnvAccessTTL, errTTLOrder+" "+EnvRefreshTTL)

@@ -56,6 +56,7 @@ func TestCheck(t *testing.T) {
 		{"unknown alg, env, backend, bad addr", with(map[string]string{EnvSigningAlg: "RS256", EnvRelayEnv: "qa", EnvBackend: "sql", EnvListenAddr: "8080"}),
 			[]string{EnvSigningAlg, EnvRelayEnv, EnvBackend, EnvListenAddr}},
 		{"redis needs a url", with(map[string]string{EnvBackend: BackendRedis}), []string{EnvRedisURL}},
+		{"redis key prefix with a brace", with(map[string]string{EnvRedisPrefix: "{relay}:"}), []string{EnvRedisPrefix}},
 		{"bad previous key", with(map[string]string{EnvPreviousKeys: key32 + ",!!"}), []string{EnvPreviousKeys}},
 		{"token cache off", with(map[string]string{EnvTokenCache: "0"}), nil},
 		{"token cache at its bound", with(map[string]string{EnvTokenCache: "1000000"}), nil},
