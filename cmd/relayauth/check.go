@@ -1,26 +1,34 @@
 package main
 
 import (
+	"context"
 	"fmt"
 	"io"
+
+	"github.com/relayauth/relayauth/internal/config"
 )
 
-// check validates the configuration as serve would and lists every
-// problem; it returns nil only when serve would start.
-func check(args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+// check runs serve's preflight, and nothing else: it lists every problem
+// and returns nil only when serve would start. Beyond the settings it
+// parses the signing keys, REDIS_URL and API_KEYS_FILE, and PINGs Redis
+// when sessions are kept there (for at most redisProbeTimeout). It does
+// not bind LISTEN_ADDR: a running server may hold it.
+func check(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
 	if len(args) > 0 {
 		return fmt.Errorf("%w: check takes no arguments", errUsage)
 	}
-	cfg, warnings, err := loadConfig(getenv)
+	r, err := preflight(ctx, getenv)
 	if err != nil {
 		return err
 	}
-	for _, w := range warnings {
+	for _, w := range r.warnings {
 		fmt.Fprintln(stdout, "  - "+w.String())
 	}
-	if _, err := keySet(cfg); err != nil {
-		return fmt.Errorf("configuration is invalid:\n  - %v", err)
+	reach := "serve uses no Redis"
+	if r.pinged {
+		reach = "Redis answered a PING"
 	}
-	fmt.Fprintf(stdout, "configuration OK for %s\n", cfg.Env)
+	fmt.Fprintf(stdout, "configuration OK for %s (%s; %s %s is not tried: serve binds it)\n",
+		r.cfg.Env, reach, config.EnvListenAddr, r.cfg.ListenAddr)
 	return nil
 }

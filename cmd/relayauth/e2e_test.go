@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -355,11 +356,139 @@ func TestEndToEndRedisRestart(t *testing.T) {
 	}
 }
 
+// Secrets of the production cases of TestCheck: none may be printed.
+const (
+	checkAdminPassword = "check-admin-passphrase-7Qw2vL"
+	checkRedisPassword = "redis-pw-Zq8xK3mN"
+)
+
+// checkKey is 32 random bytes (crypto/rand, once): a production HS256 key.
+var checkKey = base64.StdEncoding.EncodeToString([]byte{
+	0x5d, 0xe2, 0x91, 0x0c, 0x7a, 0xb4, 0x36, 0xf8, 0x4b, 0x19, 0xc7, 0x62, 0xae, 0x03, 0xd5, 0x8e,
+	0x27, 0xf1, 0x6c, 0x98, 0x3e, 0xb0, 0x55, 0x0a, 0xcd, 0x74, 0x1f, 0xe9, 0x82, 0x4d, 0xa6, 0x3b,
+})
+
+// prodEnv is a production configuration that passes every check, with
+// its sessions on the Redis at addr, reached with a password.
+func prodEnv(addr string) map[string]string {
+	return map[string]string{
+		"RELAY_ENV": "production", "LISTEN_ADDR": "127.0.0.1:0",
+		"JWT_SIGNING_KEY": checkKey, "JWT_ISSUER": "https://auth.example", "JWT_AUDIENCE": "orders",
+		"ADMIN_PASSWORD":        checkAdminPassword,
+		"SESSION_STORE_BACKEND": "redis", "REDIS_URL": "redis://relay:" + checkRedisPassword + "@" + addr + "/0",
+		"AUTH_SIGNING_METRICS_ENABLED": "false",
+	}
+}
+
+// fakeRedis answers PING, and AUTH with password, as a Redis without
+// HELLO (before 6) does; every other command is unknown. It is enough
+// for check's PING, and lets the tests without a Redis reach one.
+func fakeRedis(t *testing.T, password string) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ln.Close() })
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			go func() {
+				defer c.Close()
+				r := bufio.NewReader(c)
+				for {
+					args, err := readRESP(r)
+					if err != nil {
+						return
+					}
+					var reply string
+					switch strings.ToUpper(args[0]) {
+					case "PING":
+						reply = "+PONG\r\n"
+					case "AUTH":
+						if args[len(args)-1] == password {
+							reply = "+OK\r\n"
+						} else {
+							reply = "-WRONGPASS invalid username-password pair or user is disabled.\r\n"
+						}
+					default:
+						reply = "-ERR unknown command '" + args[0] + "'\r\n"
+					}
+					if _, err := io.WriteString(c, reply); err != nil {
+						return
+					}
+				}
+			}()
+		}
+	}()
+	return ln.Addr().String()
+}
+
+// readRESP reads one command: an array of bulk strings.
+func readRESP(r *bufio.Reader) ([]string, error) {
+	line, err := r.ReadString('\n')
+	if err != nil {
+		return nil, err
+	}
+	var n int
+	if _, err := fmt.Sscanf(line, "*%d\r\n", &n); err != nil || n < 1 {
+		return nil, fmt.Errorf("not a command: %q", line)
+	}
+	args := make([]string, n)
+	for i := range args {
+		line, err := r.ReadString('\n')
+		if err != nil {
+			return nil, err
+		}
+		var size int
+		if _, err := fmt.Sscanf(line, "$%d\r\n", &size); err != nil {
+			return nil, fmt.Errorf("not a bulk string: %q", line)
+		}
+		b := make([]byte, size+2)
+		if _, err := io.ReadFull(r, b); err != nil {
+			return nil, err
+		}
+		args[i] = string(b[:size])
+	}
+	return args, nil
+}
+
+// closedAddr is a loopback address nothing listens on.
+func closedAddr(t *testing.T) string {
+	t.Helper()
+	return fmt.Sprintf("127.0.0.1:%d", freePort(t))
+}
+
+// check and serve run one preflight: for every configuration, check's
+// answer is serve's refusal, word for word; every problem is listed in
+// one run; and no secret is printed.
 func TestCheck(t *testing.T) {
+	redisAddr := fakeRedis(t, checkRedisPassword)
+	prod := prodEnv(redisAddr)
+	edKey := base64.StdEncoding.EncodeToString([]byte{ // 32 random bytes: not a PKCS #8 key
+		0x91, 0x3f, 0x0e, 0xc2, 0x58, 0xad, 0x67, 0x14, 0xfb, 0x20, 0x8c, 0xd9, 0x45, 0x7e, 0xb3, 0x06,
+		0xe8, 0x5a, 0x31, 0x9d, 0xc4, 0x0b, 0x72, 0xaf, 0x16, 0x63, 0xd8, 0x2e, 0x97, 0x4c, 0xf5, 0x80,
+	})
+	edGood, err := devKey("EdDSA")
+	if err != nil {
+		t.Fatal(err)
+	}
+	corrupt := filepath.Join(t.TempDir(), "keys.json")
+	if err := os.WriteFile(corrupt, []byte("not json"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	goodFile := filepath.Join(t.TempDir(), "keys.json") // not there yet: created at the first key
+	secrets := []string{e2eKey, e2ePassword, checkKey, checkAdminPassword, checkRedisPassword, edKey, edGood}
+
 	tests := []struct {
 		name string
 		env  map[string]string
-		want []string // every problem the output must name; nil means OK
+		// want is every problem the output must name, one substring each,
+		// and exactly as many problems as it lists; nil means OK.
+		want []string
 	}{
 		{"ok", baseEnv(), nil},
 		{"everything missing", map[string]string{}, []string{"JWT_SIGNING_KEY is required", "ADMIN_PASSWORD is required"}},
@@ -370,33 +499,110 @@ func TestCheck(t *testing.T) {
 		{"short key", map[string]string{"JWT_SIGNING_KEY": base64.StdEncoding.EncodeToString([]byte("short")), "ADMIN_PASSWORD": "x"},
 			[]string{"JWT_SIGNING_KEY must decode to at least 32 bytes"}},
 		{"production needs issuer and audience", map[string]string{"RELAY_ENV": "production", "JWT_SIGNING_KEY": e2eKey, "ADMIN_PASSWORD": "x"},
-			[]string{"JWT_ISSUER is required", "JWT_AUDIENCE is required"}},
+			[]string{"JWT_ISSUER is required", "JWT_AUDIENCE is required", "ADMIN_PASSWORD: admin password is shorter",
+				"SESSION_STORE_BACKEND: sessions kept in memory", "AUTH_SIGNING_METRICS_ENABLED: metrics exposure not decided"}},
 		{"redis without url", merge(baseEnv(), map[string]string{"SESSION_STORE_BACKEND": "redis"}), []string{"REDIS_URL is required"}},
 		{"unknown backend and env", merge(baseEnv(), map[string]string{"SESSION_STORE_BACKEND": "etcd", "RELAY_ENV": "prod"}),
 			[]string{"SESSION_STORE_BACKEND must be one of", "RELAY_ENV must be one of"}},
 		{"ttl order", merge(baseEnv(), map[string]string{"ACCESS_TOKEN_TTL": "48h"}), []string{"ACCESS_TOKEN_TTL must not exceed REFRESH_TOKEN_TTL"}},
-		{"EdDSA with an HMAC secret", merge(baseEnv(), map[string]string{"JWT_SIGNING_ALG": "EdDSA"}), []string{"JWT_SIGNING_KEY"}},
+		{"EdDSA with an HMAC secret", merge(baseEnv(), map[string]string{"JWT_SIGNING_ALG": "EdDSA"}),
+			[]string{"JWT_SIGNING_KEY is not a usable EdDSA signing key: token: invalid PKCS #8 private key"}},
+
+		{"production ok", prod, nil},
+		{"production REDIS_URL with a bad port", merge(prod, map[string]string{"REDIS_URL": "redis://user:" + checkRedisPassword + "@127.0.0.1:abc/0"}),
+			[]string{"REDIS_URL must be redis://"}},
+		{"production REDIS_URL not redis", merge(prod, map[string]string{"REDIS_URL": "http://x"}),
+			[]string{`REDIS_URL must be redis://[user:password@]host:port[/db] (one node), host:port,host:port,... (a Cluster), or redis-sentinel://`}},
+		{"production REDIS_URL http with a password", merge(prod, map[string]string{"REDIS_URL": "http://user:" + checkRedisPassword + "@x"}),
+			[]string{`scheme "http" is not redis, rediss or unix`}},
+		{"production REDIS_URL cluster with credentials", merge(prod, map[string]string{
+			"REDIS_URL": "redis://u:" + checkRedisPassword + "@127.0.0.1:7000,redis://u:" + checkRedisPassword + "@127.0.0.1:7001"}),
+			[]string{"REDIS_URL has a cluster address with credentials"}},
+		{"production REDIS_URL cluster with a bad port", merge(prod, map[string]string{"REDIS_URL": "127.0.0.1:7000,127.0.0.1:x"}),
+			[]string{`REDIS_URL cluster address "127.0.0.1:x" has a port that is not a number`}},
+		{"production Redis unreachable", merge(prod, map[string]string{"REDIS_URL": "redis://relay:" + checkRedisPassword + "@" + closedAddr(t) + "/0"}),
+			[]string{"REDIS_URL names a Redis that could not be PINGed within 3s: dial tcp 127.0.0.1:"}},
+		{"production Redis refuses the password", merge(prod, map[string]string{"REDIS_URL": "redis://relay:not-" + checkRedisPassword + "@" + redisAddr + "/0"}),
+			[]string{"REDIS_URL names a Redis that could not be PINGed within 3s: WRONGPASS invalid username-password pair"}},
+		{"production REDIS_KEY_PREFIX with a brace", merge(prod, map[string]string{"REDIS_KEY_PREFIX": "{relay}:"}),
+			[]string{"REDIS_KEY_PREFIX must not contain { or }"}},
+		{"production API_KEYS_FILE in a missing directory", merge(prod, map[string]string{"API_KEYS_FILE": "/nonexistent/dir/keys.json"}),
+			[]string{"API_KEYS_FILE /nonexistent/dir/keys.json: its directory /nonexistent/dir does not exist"}},
+		{"production API_KEYS_FILE corrupt", merge(prod, map[string]string{"API_KEYS_FILE": corrupt}),
+			[]string{"API_KEYS_FILE " + corrupt + ": not valid JSON"}},
+		{"production API_KEYS_FILE not yet created", merge(prod, map[string]string{"API_KEYS_FILE": goodFile}), nil},
+		{"production EdDSA key, debug and admin password at once", merge(prod, map[string]string{
+			"JWT_SIGNING_ALG": "EdDSA", "JWT_SIGNING_KEY": edKey, "RELAY_DEBUG": "true", "ADMIN_PASSWORD": "password",
+			"JWT_PREVIOUS_SIGNING_KEYS": edGood + "," + edKey}),
+			[]string{"RELAY_DEBUG: debug diagnostics are on", "ADMIN_PASSWORD: admin password is on the list of common passwords",
+				"JWT_SIGNING_KEY is not a usable EdDSA signing key: token: invalid PKCS #8 private key",
+				"JWT_PREVIOUS_SIGNING_KEYS entry 2 is not a usable EdDSA key: token: invalid PKCS #8 private key"}},
+		{"production previous key repeats the active one", merge(prod, map[string]string{"JWT_PREVIOUS_SIGNING_KEYS": checkKey}),
+			[]string{"JWT_PREVIOUS_SIGNING_KEYS cannot share a key set with JWT_SIGNING_KEY: token: duplicate kid"}},
+		{"production: every kind of problem at once", merge(prod, map[string]string{
+			"RELAY_DEBUG": "true", "JWT_SIGNING_ALG": "ES256", "JWT_SIGNING_KEY": edGood,
+			"REDIS_URL": "redis://user:" + checkRedisPassword + "@127.0.0.1:abc/0", "API_KEYS_FILE": "/nonexistent/dir/keys.json",
+			"ACCESS_TOKEN_TTL": "soon"}),
+			[]string{"ACCESS_TOKEN_TTL must be a Go duration", "RELAY_DEBUG: debug diagnostics are on",
+				"JWT_SIGNING_KEY is not a usable ES256 signing key: token: PKCS #8 key does not match alg ES256",
+				"REDIS_URL must be redis://", "API_KEYS_FILE /nonexistent/dir/keys.json: its directory"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			var out strings.Builder
-			err := run(context.Background(), []string{"check"}, envFunc(tt.env), nil, &out, io.Discard)
+			ctx := context.Background()
+			var out, errw strings.Builder
+			err := run(ctx, []string{"check"}, envFunc(tt.env), nil, &out, &errw)
+			printed := out.String() + errw.String()
+			if err != nil {
+				printed += err.Error()
+			}
+			for _, secret := range secrets {
+				if strings.Contains(printed, secret) {
+					t.Errorf("check printed the secret %q:\n%s", secret, printed)
+				}
+			}
 			if tt.want == nil {
 				if err != nil || !strings.Contains(out.String(), "configuration OK") {
 					t.Fatalf("check: %v %q", err, out.String())
 				}
+				if tt.env["SESSION_STORE_BACKEND"] == "redis" && !strings.Contains(out.String(), "Redis answered a PING") {
+					t.Errorf("check does not say it reached Redis: %q", out.String())
+				}
+				if tt.env["SESSION_STORE_BACKEND"] != "redis" {
+					// serve starts where check said it would.
+					_, _, stop := startRun(t, tt.env)
+					stop()
+				}
 				return
 			}
 			if err == nil {
-				t.Fatal("check passed a bad configuration")
+				t.Fatalf("check passed a bad configuration: %q", out.String())
+			}
+			if errors.Is(err, errUsage) {
+				t.Fatalf("check: a usage error (exit 2) for a configuration: %v", err)
 			}
 			for _, w := range tt.want {
 				if !strings.Contains(err.Error(), w) {
 					t.Errorf("output lacks %q:\n%v", w, err)
 				}
 			}
-			if strings.Contains(err.Error(), e2eKey) {
-				t.Error("check printed the signing key")
+			if n := strings.Count(err.Error(), "\n  - "); n != len(tt.want) {
+				t.Errorf("%d problems listed, want %d:\n%v", n, len(tt.want), err)
+			}
+			if !strings.Contains(err.Error(), fmt.Sprintf("(%d problems)", len(tt.want))) {
+				t.Errorf("the count of problems is not %d:\n%v", len(tt.want), err)
+			}
+
+			// serve refuses with exactly check's answer.
+			sctx, cancel := context.WithTimeout(ctx, 20*time.Second)
+			defer cancel()
+			var sout, serr strings.Builder
+			serveErr := run(sctx, []string{"serve"}, envFunc(tt.env), nil, &sout, &serr)
+			if serveErr == nil || serveErr.Error() != err.Error() {
+				t.Fatalf("serve and check disagree:\nserve: %v\ncheck: %v", serveErr, err)
+			}
+			if sout.Len()+serr.Len() > 0 {
+				t.Errorf("serve printed before refusing: %q %q", sout.String(), serr.String())
 			}
 		})
 	}
@@ -569,14 +775,11 @@ func TestProductionSafetyBinary(t *testing.T) {
 // The mock signer uses the published demo key outside production and
 // cannot exist in production, even if the validator were skipped.
 func TestMockSigningKeySet(t *testing.T) {
-	cfg, _, err := loadConfig(envFunc(merge(baseEnv(), map[string]string{"RELAY_MOCK_SIGNING": "true"})))
+	r, err := preflight(context.Background(), envFunc(merge(baseEnv(), map[string]string{"RELAY_MOCK_SIGNING": "true"})))
 	if err != nil {
 		t.Fatal(err)
 	}
-	ks, err := keySet(cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
+	cfg, ks := r.cfg, r.keys
 	plain := cfg
 	plain.MockSigning = false
 	real, err := keySet(plain)

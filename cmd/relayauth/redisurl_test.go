@@ -106,3 +106,32 @@ func freePort(t *testing.T) int {
 	defer l.Close()
 	return l.Addr().(*net.TCPAddr).Port
 }
+
+// A REDIS_URL that does not parse is refused without its password, in
+// every form.
+func TestParseRedisURLHidesPassword(t *testing.T) {
+	const pw = "p4ss-Word-9x"
+	for _, raw := range []string{
+		"redis://user:" + pw + "@127.0.0.1:abc/0",
+		"redis://user:" + pw + "@127.0.0.1:6379/x",
+		"http://user:" + pw + "@x",
+		"redis://u:" + pw + "@h1:7000,redis://u:" + pw + "@h2:7001",
+		"h1:7000,h2:port",
+		"redis-sentinel://u:" + pw + "@s1/m",
+		"redis-sentinel://u:" + pw + "@s1:26379",
+	} {
+		_, err := parseRedisURL(raw)
+		if err == nil {
+			t.Errorf("%s: parsed", raw)
+			continue
+		}
+		if strings.Contains(err.Error(), pw) {
+			t.Errorf("%s: the error shows the password: %v", raw, err)
+		}
+	}
+	for _, raw := range []string{"redis://u:" + pw + "@127.0.0.1:6379/0", "h1:7000,h2:7001", "redis-sentinel://u:" + pw + "@s1:26379/m/1"} {
+		if _, err := parseRedisURL(raw); err != nil {
+			t.Errorf("%s: %v", raw, err)
+		}
+	}
+}

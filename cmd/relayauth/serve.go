@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"crypto/rand"
-	"crypto/sha256"
 	"encoding/base64"
 	"errors"
 	"flag"
@@ -13,7 +12,6 @@ import (
 	"net"
 	"net/http"
 	"runtime"
-	"strings"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -22,7 +20,6 @@ import (
 	"github.com/relayauth/relayauth/apikey"
 	"github.com/relayauth/relayauth/internal/config"
 	"github.com/relayauth/relayauth/internal/password"
-	"github.com/relayauth/relayauth/internal/safety"
 	"github.com/relayauth/relayauth/internal/server"
 	"github.com/relayauth/relayauth/metrics"
 	sessionsredis "github.com/relayauth/relayauth/session/redisstore"
@@ -48,22 +45,18 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 			return err
 		}
 	}
-	cfg, warnings, err := loadConfig(getenv)
+	r, err := preflight(ctx, getenv)
 	if err != nil {
 		return err
 	}
+	cfg, keys := r.cfg, r.keys
 	level := new(slog.LevelVar)
 	if cfg.Debug {
 		level.Set(slog.LevelDebug)
 	}
 	log := slog.New(slog.NewJSONHandler(stderr, &slog.HandlerOptions{Level: level}))
-	for _, w := range warnings {
+	for _, w := range r.warnings {
 		log.Warn("unsafe configuration", "env", cfg.Env, "var", w.Var, "problem", w.Problem, "fix", w.Fix)
-	}
-
-	keys, err := keySet(cfg)
-	if err != nil {
-		return err
 	}
 	if cfg.MockSigning {
 		log.Warn("RELAY_MOCK_SIGNING: tokens are signed with the published demo key; anyone can forge them", "kid", keys.Active().ID())
@@ -192,77 +185,6 @@ func reportStateAge(ctx context.Context, m *metrics.Metrics, sessions *sessionsr
 		case <-tick.C:
 		}
 	}
-}
-
-// loadConfig runs load → defaults → validate, then the production
-// safety checks, and reports every problem of all of them at once. It
-// returns the warnings (staging) that do not stop the server.
-func loadConfig(getenv func(string) string) (config.Config, []safety.Violation, error) {
-	cfg, err := config.Check(getenv)
-	var lines []string
-	named := map[string]bool{}
-	if err != nil {
-		for _, e := range config.Problems(err) {
-			lines = append(lines, "  - "+e.Error())
-			var p *config.Problem
-			if errors.As(e, &p) {
-				named[p.Var] = true
-			}
-		}
-	}
-	var warnings []safety.Violation
-	for _, v := range safety.Check(cfg) {
-		switch {
-		case named[v.Var]:
-			// already reported by the configuration check
-		case v.Severity == safety.Error:
-			lines = append(lines, "  - "+v.String())
-		default:
-			warnings = append(warnings, v)
-		}
-	}
-	if len(lines) > 0 {
-		return config.Config{}, nil, fmt.Errorf("configuration is unsafe or invalid for %s (%d problems):\n%s",
-			envName(cfg.Env), len(lines), strings.Join(lines, "\n"))
-	}
-	return cfg, warnings, nil
-}
-
-func envName(env string) string {
-	if env == "" {
-		return config.Development
-	}
-	return env
-}
-
-// demoSigningSecret is the mock signer's key: published in this source, so
-// tokens it signs prove nothing. It exists for reproducible local demos
-// (tokens survive restarts) and is refused in production twice over: by
-// the safety validator and here.
-var demoSigningSecret = sha256.Sum256([]byte("relayauth demo signing key: public, never for production"))
-
-func keySet(cfg config.Config) (*token.KeySet, error) {
-	alg := token.Alg(cfg.SigningAlg)
-	material := []byte(cfg.SigningKey.Reveal())
-	if cfg.MockSigning {
-		if cfg.Env == config.Production {
-			return nil, fmt.Errorf("%s: the mock signer does not exist in production", config.EnvMockSigning)
-		}
-		alg, material = token.HS256, demoSigningSecret[:]
-	}
-	active, err := token.ParsePrivateKey(alg, material)
-	if err != nil {
-		return nil, fmt.Errorf("%s: %w", config.EnvSigningKey, err)
-	}
-	var previous []*token.Key
-	for i, material := range cfg.PreviousKeys {
-		k, err := token.ParsePrivateKey(alg, []byte(material.Reveal()))
-		if err != nil {
-			return nil, fmt.Errorf("%s entry %d: %w", config.EnvPreviousKeys, i+1, err)
-		}
-		previous = append(previous, k)
-	}
-	return token.NewKeySet(active, previous...)
 }
 
 // devEnv overlays the environment for serve --dev: development, memory
