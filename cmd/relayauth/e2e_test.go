@@ -589,7 +589,11 @@ func TestCheck(t *testing.T) {
 			if n := strings.Count(err.Error(), "\n  - "); n != len(tt.want) {
 				t.Errorf("%d problems listed, want %d:\n%v", n, len(tt.want), err)
 			}
-			if !strings.Contains(err.Error(), fmt.Sprintf("(%d problems)", len(tt.want))) {
+			count := fmt.Sprintf("(%d problems)", len(tt.want))
+			if len(tt.want) == 1 {
+				count = "(1 problem)"
+			}
+			if !strings.Contains(err.Error(), count) {
 				t.Errorf("the count of problems is not %d:\n%v", len(tt.want), err)
 			}
 

@@ -101,8 +101,12 @@ func preflight(ctx context.Context, getenv func(string) string) (ready, error) {
 		lines = append(lines, "  - "+e.Error())
 	}
 	if len(lines) > 0 {
-		return ready{}, fmt.Errorf("configuration is unsafe or invalid for %s (%d problems):\n%s",
-			envName(cfg.Env), len(lines), strings.Join(lines, "\n"))
+		noun := "problems"
+		if len(lines) == 1 {
+			noun = "problem"
+		}
+		return ready{}, fmt.Errorf("configuration is unsafe or invalid for %s (%d %s):\n%s",
+			envName(cfg.Env), len(lines), noun, strings.Join(lines, "\n"))
 	}
 	if keys == nil {
 		// Unreachable: keys fail only with a problem listed above.
