@@ -24,7 +24,8 @@
 // reconciliation (below), started after the subscription last came up,
 // succeeded within the freshness window (WithFreshness, default 5s;
 // reconciliation runs every freshness/4, and the watchdog judges every
-// freshness/16). Otherwise Check answers ErrUnavailable for every id,
+// freshness/16, counting a contact one judgement short of the window so
+// that it is never late). Otherwise Check answers ErrUnavailable for every id,
 // known or not, until both hold again; it recovers on its own. StateAge
 // reports the age for the auth_revocation_state_age_seconds gauge. Every
 // other method reports a Redis error as ErrUnavailable. If Redis comes

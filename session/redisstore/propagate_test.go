@@ -313,3 +313,40 @@ func TestPropagationCluster(t *testing.T) {
 		t.Logf("message lost %v: refused on B after %v", lose, revokedOn(t, b, x.ID, now, 2*time.Second))
 	}
 }
+
+// The watchdog judges every freshness/16, so a contact must count only
+// until one judgement before the window ends: then the last judgement
+// that says fresh is still inside the window. No Redis needed.
+func TestJudgeEndsWithinTheWindow(t *testing.T) {
+	s := &Store{freshness: int64(1600 * time.Millisecond)}
+	tick := s.watchTick()
+	if tick != int64(100*time.Millisecond) {
+		t.Fatalf("tick %v", time.Duration(tick))
+	}
+	const last = int64(1_000_000_000_000)
+	s.lastContact.Store(last)
+	s.subSince.Store(last - 1)
+	s.sub.Store(1) // up
+	for _, tc := range []struct {
+		at    int64
+		fresh bool
+	}{
+		{last, true},
+		{last + s.freshness - tick, true},
+		{last + s.freshness - tick + 1, false}, // the next judgement could come at last+freshness+1
+		{last + s.freshness, false},
+	} {
+		if got := s.judge(tc.at); got != tc.fresh {
+			t.Errorf("judge(last+%v) = %v", time.Duration(tc.at-last), got)
+		}
+	}
+	s.sub.Store(2) // down
+	if s.judge(last) {
+		t.Error("fresh with the subscription down")
+	}
+	s.sub.Store(3)             // up again
+	s.subSince.Store(last + 1) // after the last contact
+	if s.judge(last + 1) {
+		t.Error("fresh on a contact older than the subscription")
+	}
+}

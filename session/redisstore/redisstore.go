@@ -175,12 +175,12 @@ func unavailable(err error) error { return fmt.Errorf("%w: %w", session.ErrUnava
 
 func (s *Store) clock() int64 { return s.now().UnixNano() }
 
-// watch keeps fresh up to date: false as soon as the last contact is
-// older than the freshness window (checked every freshness/16, so Check
-// fails closed at most that much late) or the subscription is down, true
-// again right after a contact with the subscription up.
+// watch keeps fresh up to date: false as soon as the subscription is
+// down or the last contact is about to leave the freshness window, true
+// again right after a contact with the subscription up. It runs on its
+// own goroutine, so a reconciliation stuck on a dead Redis cannot hold it.
 func (s *Store) watch(ctx context.Context) {
-	tick := time.NewTicker(max(time.Duration(s.freshness/16), time.Millisecond))
+	tick := time.NewTicker(time.Duration(s.watchTick()))
 	defer tick.Stop()
 	for {
 		select {
@@ -189,9 +189,19 @@ func (s *Store) watch(ctx context.Context) {
 		case <-tick.C:
 		case <-s.kick:
 		}
-		last := s.lastContact.Load()
-		s.fresh.Store(s.sub.Load()&1 == 1 && last >= s.subSince.Load() && s.clock()-last <= s.freshness)
+		s.fresh.Store(s.judge(s.clock()))
 	}
+}
+
+// watchTick is how often watch judges: freshness/16.
+func (s *Store) watchTick() int64 { return max(s.freshness/16, int64(time.Millisecond)) }
+
+// judge says whether the state is fresh at now. As watch judges only
+// every tick, a contact counts until one tick before the window ends, so
+// that Check fails closed within the window, never up to a tick late.
+func (s *Store) judge(now int64) bool {
+	last := s.lastContact.Load()
+	return s.sub.Load()&1 == 1 && last >= s.subSince.Load() && now-last <= s.freshness-s.watchTick()
 }
 
 // loop reconciles every freshness/4 and sweeps the mirror.
