@@ -40,12 +40,8 @@ func Open(path string) (*Store, error) {
 	if err != nil {
 		return nil, &FileError{path, err.Error()}
 	}
-	// Writes rename into the directory of the real file, so a symlinked
-	// path keeps pointing at it.
-	real := abs
-	if r, err := filepath.EvalSymlinks(abs); err == nil {
-		real = r
-	} else if !errors.Is(err, fs.ErrNotExist) {
+	real, err := resolve(abs)
+	if err != nil {
 		return nil, &FileError{path, err.Error()}
 	}
 	dir := filepath.Dir(real)
@@ -57,6 +53,43 @@ func Open(path string) (*Store, error) {
 		return nil, err
 	}
 	return s, nil
+}
+
+// resolve follows the symlinks from abs to the file they name, which need
+// not exist yet: a link to a file on a volume before the first write.
+// Writes rename into that file's directory, so the link keeps pointing at
+// it; resolving only links whose target exists would rename over the link
+// itself and leave the volume empty.
+func resolve(abs string) (string, error) {
+	p := abs
+	for range 40 {
+		fi, err := os.Lstat(p)
+		if errors.Is(err, fs.ErrNotExist) || err == nil && fi.Mode()&fs.ModeSymlink == 0 {
+			return realDir(p), nil
+		}
+		if err != nil {
+			return "", err
+		}
+		target, err := os.Readlink(p)
+		if err != nil {
+			return "", err
+		}
+		if !filepath.IsAbs(target) {
+			target = filepath.Join(filepath.Dir(realDir(p)), target)
+		}
+		p = filepath.Clean(target)
+	}
+	return "", errors.New("too many levels of symbolic links")
+}
+
+// realDir is p with the symlinks of its directory resolved, when the
+// directory exists (Open reports one that does not).
+func realDir(p string) string {
+	dir, err := filepath.EvalSymlinks(filepath.Dir(p))
+	if err != nil {
+		return p
+	}
+	return filepath.Join(dir, filepath.Base(p))
 }
 
 // Path returns the file's path, symlinks resolved.

@@ -499,6 +499,67 @@ func TestSymlinkedPath(t *testing.T) {
 	}
 }
 
+// TestSymlinkToAFileNotYetWritten: on a first start, API_KEYS_FILE may be
+// a link to a file on a volume that does not exist yet. The first write
+// must create that file, not replace the link with a file of its own;
+// relative links and chains of links included.
+func TestSymlinkToAFileNotYetWritten(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		link func(t *testing.T, volume, dir string) (link, target string)
+	}{
+		{"absolute", func(t *testing.T, volume, dir string) (string, string) {
+			target := filepath.Join(volume, "keys.json")
+			return symlink(t, target, filepath.Join(dir, "keys.json")), target
+		}},
+		{"relative", func(t *testing.T, volume, dir string) (string, string) {
+			target := filepath.Join(volume, "keys.json")
+			rel, err := filepath.Rel(dir, target)
+			if err != nil {
+				t.Fatal(err)
+			}
+			return symlink(t, rel, filepath.Join(dir, "keys.json")), target
+		}},
+		{"a chain", func(t *testing.T, volume, dir string) (string, string) {
+			target := filepath.Join(volume, "keys.json")
+			symlink(t, target, filepath.Join(dir, "mid.json"))
+			return symlink(t, "mid.json", filepath.Join(dir, "keys.json")), target
+		}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			volume, dir := t.TempDir(), t.TempDir()
+			link, target := tc.link(t, volume, dir)
+			s := open(t, link)
+			if err := s.Create(ctx, apikeytest.NewKey("acme", "first", apikeytest.Base())); err != nil {
+				t.Fatal(err)
+			}
+			if fi, err := os.Lstat(link); err != nil || fi.Mode()&fs.ModeSymlink == 0 {
+				t.Fatal("the first write replaced the symlink")
+			}
+			if l, _ := open(t, target).List(ctx, ""); len(l) != 1 {
+				t.Fatalf("the linked file holds %d keys, want 1", len(l))
+			}
+		})
+	}
+	t.Run("a loop", func(t *testing.T) {
+		dir := t.TempDir()
+		a, b := filepath.Join(dir, "a"), filepath.Join(dir, "b")
+		symlink(t, b, a)
+		symlink(t, a, b)
+		if _, err := filestore.Open(a); err == nil {
+			t.Fatal("a symlink loop was accepted")
+		}
+	})
+}
+
+func symlink(t *testing.T, target, link string) string {
+	t.Helper()
+	if err := os.Symlink(target, link); err != nil {
+		t.Fatal(err)
+	}
+	return link
+}
+
 func TestClosed(t *testing.T) {
 	s, err := filestore.Open(filepath.Join(t.TempDir(), "keys.json"))
 	if err != nil {
