@@ -108,6 +108,16 @@ func TestGenerateAdminRefusals(t *testing.T) {
 	if _, err := os.Stat(file); err == nil {
 		t.Fatal("a refused run wrote the key file")
 	}
+	// With the flag, but for a production configuration serve would refuse
+	// (debug on, memory sessions): no admin key for it either.
+	unsafe := merge(prod, map[string]string{"RELAY_DEBUG": "true"})
+	err = run(context.Background(), []string{"keys", "generate-admin", "--allow-production"}, envFunc(unsafe), nil, io.Discard, io.Discard)
+	if err == nil || !strings.Contains(err.Error(), "RELAY_DEBUG") || !strings.Contains(err.Error(), "SESSION_STORE_BACKEND") {
+		t.Fatalf("production with an unsafe configuration: %v", err)
+	}
+	if _, err := os.Stat(file); err == nil {
+		t.Fatal("a refused run wrote the key file")
+	}
 	err = run(context.Background(), []string{"keys", "generate-admin"}, envFunc(baseEnv()), nil, io.Discard, io.Discard)
 	if err == nil || !strings.Contains(err.Error(), "API_KEYS_FILE") {
 		t.Fatalf("no persistent store: %v", err)

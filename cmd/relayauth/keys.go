@@ -49,8 +49,15 @@ func generateAdminKey(ctx context.Context, args []string, getenv func(string) st
 		return fmt.Errorf("configuration is invalid:\n%v", err)
 	}
 	cfg = cfg.WithDefaults()
-	if cfg.Env == config.Production && !*allowProd {
-		return fmt.Errorf("refusing to mint an admin API key in production without --allow-production")
+	if cfg.Env == config.Production {
+		if !*allowProd {
+			return fmt.Errorf("refusing to mint an admin API key in production without --allow-production")
+		}
+		// An admin key for a deployment that serve would refuse to start
+		// is a credential that outlives the mistake: fix the list first.
+		if _, err := preflight(ctx, getenv); err != nil {
+			return fmt.Errorf("refusing to mint an admin API key: %w", err)
+		}
 	}
 	b, err := openBackends(ctx, cfg)
 	if err != nil {
