@@ -283,7 +283,8 @@ func sortSessions(list []Session) {
 // Rotate swaps the refresh id under the session's lock. A presented id
 // that is not the current one revokes the session and leaves a tombstone
 // until it expires, so every later use of any of its refresh ids is also
-// reported as reuse.
+// reported as reuse; unless the session already holds what this call
+// installs (the same call made again, see Store.Rotate), which succeeds.
 func (m *MemoryStore) Rotate(_ context.Context, id, presented, next string, now, expiresAt time.Time) (Session, error) {
 	n, ok1 := codec.Nanos(now)
 	exp, ok2 := codec.Nanos(expiresAt)
@@ -305,7 +306,8 @@ func (m *MemoryStore) Rotate(_ context.Context, id, presented, next string, now,
 			err = ErrNotFound
 			return true
 		}
-		if !e.Val.refreshIs(presented) {
+		again := e.Val.refreshIs(next) && e.Val.lastSeen == n && e.Expires == exp
+		if !e.Val.refreshIs(presented) && !again {
 			e.Revoked = true
 			// A tombstone needs neither its refresh id nor its IP.
 			e.Val.refresh, e.Val.ip, e.Val.form, e.Val.extra = [16]byte{}, [4]byte{}, 0, nil

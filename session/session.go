@@ -103,6 +103,14 @@ type Store interface {
 	// Otherwise the session is revoked and ErrRefreshReused returned. Of
 	// any number of concurrent calls with the same presented id, exactly
 	// one succeeds.
+	//
+	// The same call made again (a client library's retry after the reply
+	// was lost) succeeds again, with the same session, and revokes
+	// nothing: when the session already holds next (not "") as its refresh
+	// id, now as LastSeenAt and expiresAt as ExpiresAt, the rotation it
+	// asks for has happened. Callers choose next at random, new for each
+	// call, so no other call installs it; any other use of a replaced
+	// refresh id is still reuse.
 	Rotate(ctx context.Context, id, presented, next string, now, expiresAt time.Time) (Session, error)
 	// Revoke ends one session. ErrNotFound if it is not live.
 	Revoke(ctx context.Context, id string) error

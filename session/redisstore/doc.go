@@ -7,6 +7,15 @@
 // token exactly one wins, and a reused refresh token revokes its session
 // in the same step.
 //
+// A script may run twice for one call: go-redis (by default, and as the
+// server builds its client) sends a command again when its connection
+// drops or a read times out after the command reached Redis. Create and
+// Rotate recognise their own first run (by a random token of the call,
+// and by the random next refresh id) and answer as it did, so a lost
+// reply never turns a refresh into reuse, nor a new session into a taken
+// id. Retried deletions and revocations change nothing more; see each
+// script.
+//
 // Check, the verify hot path, answers from a local mirror of the sessions
 // this store created or loaded and of every not-before epoch: no network
 // round trip in the common case. A miss loads the session from Redis once
@@ -89,8 +98,11 @@
 // length-prefixed lists), crt, lst and exp (CreatedAt, LastSeenAt and
 // ExpiresAt as decimal Unix nanoseconds: exact, unlike float scores), ip,
 // ua, rid (the current refresh id) and rvk ("1" on a session revoked for
-// refresh-token reuse, kept as a tombstone until it expires). Empty fields
-// are left out. Readers accept hashes with and without sv; SchemaVersion
+// refresh-token reuse, kept as a tombstone until it expires), with rvc
+// (the next refresh id of the Rotate call that revoked it, so a second
+// run of that call is recognised; createScript's cn plays that part for
+// Create until Create's second step removes it). Empty fields are left
+// out. Readers accept hashes with and without sv; SchemaVersion
 // and MigrateSchemaV2 (migrate.go) describe the versions.
 //
 // The epochs hash maps "g" (global), "t:<tenant>" and

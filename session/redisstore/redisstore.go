@@ -322,6 +322,16 @@ func ceilMillis(ns int64) int64 {
 
 func itoa(n int64) string { return strconv.FormatInt(n, 10) }
 
+// callToken is a random token that tells one call's write from any other
+// call's, so that a script run twice for one call (see createScript)
+// recognises its own first run. 64 bits: it only has to tell apart calls
+// that name the same random session id.
+func callToken() string {
+	var b [8]byte
+	rand.Read(b[:])
+	return hex.EncodeToString(b[:])
+}
+
 // Create records a new session.
 func (s *Store) Create(ctx context.Context, sess session.Session) error {
 	if err := sess.Validate(); err != nil {
@@ -332,7 +342,8 @@ func (s *Store) Create(ctx context.Context, sess session.Session) error {
 	expires, _ := codec.Nanos(sess.ExpiresAt)
 	expMs := ceilMillis(expires)
 	seen := s.mirror.rev.Load()
-	args := []any{itoa(created), itoa(expMs), "sv", sessionSchema, "crt", itoa(created), "lst", itoa(lastSeen), "exp", itoa(expires)}
+	args := []any{itoa(created), itoa(expMs), callToken(),
+		"sv", sessionSchema, "crt", itoa(created), "lst", itoa(lastSeen), "exp", itoa(expires)}
 	// Empty fields are left out: a missing field reads as "".
 	for _, f := range [...]struct{ name, value string }{
 		{"sub", sess.Subject}, {"ten", sess.Tenant},
@@ -356,6 +367,8 @@ func (s *Store) Create(ctx context.Context, sess session.Session) error {
 			itoa(expMs), sess.ID, nowMs, "")
 		p.ZAddGT(ctx, s.keys.tenants(), redis.Z{Score: float64(expMs), Member: sess.Tenant})
 		p.ZRemRangeByScore(ctx, s.keys.tenants(), "-inf", "("+nowMs)
+		// The call's token has served: createScript has answered.
+		p.HDel(ctx, s.keys.session(sess.ID), "cn")
 		return nil
 	})
 	if err != nil {

@@ -10,15 +10,23 @@ import (
 const luaCmp = redislua.Cmp
 
 // createScript records a session unless one with the same id exists that
-// has not expired by the new one's CreatedAt.
+// has not expired by the new one's CreatedAt. The hash holds the call's
+// random token (cn) until Create's next step removes it, so that a second
+// run of the same call (go-redis sends a command again when its
+// connection drops after the command reached Redis) finds the session
+// this call wrote and reports it created, not taken.
 //
-//	KEYS[1] session; ARGV[1] CreatedAt ns; ARGV[2] PEXPIREAT ms; ARGV[3...] field, value...
-//	returns 1 when created, 0 when the id is taken
+//	KEYS[1] session; ARGV[1] CreatedAt ns; ARGV[2] PEXPIREAT ms;
+//	ARGV[3] the call's token; ARGV[4...] field, value...
+//	returns 1 when created (by this call), 0 when the id is taken
 var createScript = redis.NewScript(luaCmp + `
-local exp = redis.call('HGET', KEYS[1], 'exp')
-if exp and cmp(exp, ARGV[1]) > 0 then return 0 end
+local h = redis.call('HMGET', KEYS[1], 'exp', 'cn')
+if h[1] and cmp(h[1], ARGV[1]) > 0 then
+  if h[2] == ARGV[3] then return 1 end
+  return 0
+end
 redis.call('DEL', KEYS[1])
-redis.call('HSET', KEYS[1], unpack(ARGV, 3))
+redis.call('HSET', KEYS[1], 'cn', ARGV[3], unpack(ARGV, 4))
 redis.call('PEXPIREAT', KEYS[1], ARGV[2])
 return 1
 `)
@@ -31,21 +39,38 @@ return 1
 // The revocation for reuse is published (ARGV[6], ARGV[7]) in the same
 // step, so it never happens without its message (propagate.go).
 //
+// go-redis sends a command again when its connection drops after the
+// command reached Redis, so the script may run twice for one call. The
+// caller's next refresh id is random and new, so a second run recognises
+// the first by it and answers as the first did, changing nothing more:
+// after a swap, the stored refresh id, last-seen time and expiry are the
+// ones this call installs (reuse would revoke the session of a legitimate
+// refresh); after a revocation for reuse, rvc holds the next id of the
+// call that revoked (its fields are returned again, so that the caller
+// still logs the revocation). Only the current refresh id, or this call
+// repeated, swaps; any other presented id is reuse.
+//
 //	KEYS[1] session; ARGV[1] presented; ARGV[2] next; ARGV[3] now ns;
 //	ARGV[4] new ExpiresAt ns; ARGV[5] its PEXPIREAT ms; ARGV[6] the
 //	revocations channel; ARGV[7] the message of a revocation for reuse
 //	returns {1, fields...} rotated; {-1, fields...} reuse, now revoked;
 //	{-1} reuse of a session already revoked for reuse; {0} not live
 var rotateScript = redis.NewScript(luaCmp + `
-local h = redis.call('HMGET', KEYS[1], 'rid', 'exp', 'rvk')
+local h = redis.call('HMGET', KEYS[1], 'rid', 'exp', 'rvk', 'lst', 'rvc')
 if not h[2] then return {0} end
 if cmp(h[2], ARGV[3]) <= 0 then
   redis.call('DEL', KEYS[1])
   return {0}
 end
-if h[3] then return {-1} end
-if h[1] ~= ARGV[1] then
+local mine = ARGV[2] ~= ''
+if h[3] then
+  if mine and h[5] == ARGV[2] then return {-1, redis.call('HGETALL', KEYS[1])} end
+  return {-1}
+end
+local again = mine and h[1] == ARGV[2] and h[4] == ARGV[3] and h[2] == ARGV[4]
+if h[1] ~= ARGV[1] and not again then
   redis.call('HSET', KEYS[1], 'rvk', '1')
+  if mine then redis.call('HSET', KEYS[1], 'rvc', ARGV[2]) end
   redis.call('HDEL', KEYS[1], 'rid')
   redis.call('PUBLISH', ARGV[6], ARGV[7])
   return {-1, redis.call('HGETALL', KEYS[1])}
@@ -58,7 +83,11 @@ return {1, redis.call('HGETALL', KEYS[1])}
 // revokeScript ends one session. A tombstone (revoked for reuse) stays, so
 // that a later Rotate still reports reuse. The revocation is published
 // in the same step, whatever Redis held: another instance's mirror may
-// hold the session even when Redis no longer does.
+// hold the session even when Redis no longer does. Run again for one call
+// (go-redis after a lost reply), it publishes the message again, which
+// changes nothing where it arrives, and finds nothing to delete: Revoke
+// then reports ErrNotFound for a revocation that took effect, is logged
+// and was published.
 //
 //	KEYS[1] session; ARGV[1] now ns; ARGV[2] the revocations channel;
 //	ARGV[3] the message
@@ -75,7 +104,9 @@ return {live, h[3] or '', h[4] or '', h[5]}
 `)
 
 // coveredScript is mass revocation's clean-up of one session: delete it if
-// it was created before the revocation instant.
+// it was created before the revocation instant. Run again for one call,
+// it finds the session gone and it is not counted: the count may read low,
+// never high.
 //
 //	KEYS[1] session; ARGV[1] the revocation instant ns
 //	returns {-1} gone already; {-2} created at or after the instant, kept;
@@ -115,7 +146,10 @@ return 1
 `)
 
 // epochScript raises one not-before epoch; it never lowers one. A raise
-// is published in the same step.
+// is published in the same step. Run again for one call, it finds the
+// instant already there and changes and publishes nothing more (v is
+// raised once); it returns the instant itself, so revoke counts no session
+// as this call's: the count may read low, never high.
 //
 //	KEYS[1] epochs; ARGV[1] field; ARGV[2] instant ns; ARGV[3] the
 //	revocations channel; ARGV[4] the message

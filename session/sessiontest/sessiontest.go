@@ -48,6 +48,7 @@ func RunTests(t *testing.T, newStore func(t *testing.T) session.Store) {
 		{"Revoke", testRevoke},
 		{"Rotate", testRotate},
 		{"RotateReuseRevokes", testRotateReuse},
+		{"RotateRepeated", testRotateRepeated},
 		{"RotateUnknownOrExpired", testRotateUnknownOrExpired},
 		{"RotateConcurrent", testRotateConcurrent},
 		{"RevokeSubject", testRevokeSubject},
@@ -436,6 +437,59 @@ func testRotateReuse(t *testing.T, s session.Store) {
 	create(t, s, z)
 	if _, err := s.Rotate(ctx, z.ID, "", newID(t), now, now.Add(time.Hour)); !errors.Is(err, session.ErrRefreshReused) {
 		t.Errorf("Rotate with an empty refresh id: %v, want ErrRefreshReused", err)
+	}
+}
+
+// testRotateRepeated: the same Rotate call made again (a client
+// library's retry after the reply to the first was lost) succeeds again
+// with the same session, and revokes nothing: the store holds the refresh
+// id, last-seen time and expiry this call installs. Any other call with
+// the replaced refresh id is still reuse, even with the same next id.
+func testRotateRepeated(t *testing.T, s session.Store) {
+	now := base()
+	x := sess(t, "t", "alice", now, time.Hour)
+	create(t, s, x)
+	later := now.Add(time.Minute)
+	next := newID(t)
+	want := x
+	want.RefreshID, want.LastSeenAt, want.ExpiresAt = next, later, later.Add(time.Hour)
+	for i := range 2 {
+		got, err := s.Rotate(ctx, x.ID, x.RefreshID, next, later, later.Add(time.Hour))
+		if err != nil {
+			t.Fatalf("Rotate, call %d of the same: %v", i+1, err)
+		}
+		wantSession(t, got, err, want)
+	}
+	got, err := s.Get(ctx, x.ID, later)
+	wantSession(t, got, err, want)
+	// The installed refresh id works.
+	next2 := newID(t)
+	if _, err := s.Rotate(ctx, x.ID, next, next2, later.Add(1), later.Add(time.Hour)); err != nil {
+		t.Fatalf("Rotate with the installed refresh id: %v", err)
+	}
+	// Once it is replaced, the first call made again is reuse.
+	if _, err := s.Rotate(ctx, x.ID, x.RefreshID, next, later, later.Add(time.Hour)); !errors.Is(err, session.ErrRefreshReused) {
+		t.Errorf("the first Rotate again after a later one: %v, want ErrRefreshReused", err)
+	}
+	wantDead(t, s, x.ID, later.Add(1))
+
+	// A call that installs the same refresh id at another time or expiry
+	// is not the same call: reuse.
+	for name, change := range map[string]func(now, exp time.Time) (time.Time, time.Time){
+		"now":    func(now, exp time.Time) (time.Time, time.Time) { return now.Add(1), exp },
+		"expiry": func(now, exp time.Time) (time.Time, time.Time) { return now, exp.Add(1) },
+	} {
+		y := sess(t, "t", "alice", now, time.Hour)
+		create(t, s, y)
+		next := newID(t)
+		if _, err := s.Rotate(ctx, y.ID, y.RefreshID, next, later, later.Add(time.Hour)); err != nil {
+			t.Fatal(err)
+		}
+		at, exp := change(later, later.Add(time.Hour))
+		if _, err := s.Rotate(ctx, y.ID, y.RefreshID, next, at, exp); !errors.Is(err, session.ErrRefreshReused) {
+			t.Errorf("the replaced refresh id with the same next id, another %s: %v, want ErrRefreshReused", name, err)
+		}
+		wantDead(t, s, y.ID, at)
 	}
 }
 
