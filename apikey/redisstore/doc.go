@@ -16,14 +16,17 @@
 //	P ak:id:{I}    string: T, the tenant of key I
 //	P ak:h:{H}     string: "I T", the key whose current or previous hash is H
 //	P ak:tenants   set: every tenant that has had a key
+//	P ak:{T}:deleted:I  string: "<token> <doc>", left by a Delete of key I for 5 minutes
 //	P apikey-changed  stream: key changes (fields id, at: Unix ns), kept 15 minutes
 //	P apikey-changes  pub/sub channel (not a key): "<id> <at>" per change
 //
 // A record has the fields doc (the apikey.Key as JSON, without
-// LastUsedAt), name, ver (a counter every Update raises) and lu
-// (LastUsedAt as decimal Unix nanoseconds, absent until the first use).
-// Nothing has a TTL: revoked and expired keys stay, for audit, until
-// Delete; the Manager judges expiry. Tenants, ids and hashes are in
+// LastUsedAt), name, ver (a counter every Update raises), lu (LastUsedAt
+// as decimal Unix nanoseconds, absent until the first use), and ct and wt
+// (random tokens of the Create call and of the last Update call that
+// wrote it; see "Retried commands"). Nothing but a deletion marker has a
+// TTL: revoked and expired keys stay, for audit, until Delete; the
+// Manager judges expiry. Tenants, ids and hashes are in
 // alphabets without braces (apikey.Key.Validate, apikey.ValidID), so
 // they go into keys as they are and cannot end a hash tag early.
 //
@@ -46,7 +49,9 @@
 //
 // Writes that span slots are ordered so that a failure or crash between
 // steps leaves only harmless leftovers: Create first claims the id and
-// hash index entries (SET NX, which is what makes ids and hashes unique),
+// hash index entries (SET NX, which is what makes ids and hashes unique;
+// an entry that already holds this key's value is accepted, but never
+// taken back),
 // then writes the tenant's script, and takes the claims back if that
 // fails; Update claims a new hash before its compare-and-swap and drops
 // the hash that left the record after it; Delete drops the index entries
@@ -54,6 +59,21 @@
 // or no longer holds that hash, and every lookup checks the record, so it
 // answers ErrNotFound; since ids and hashes are random, a leftover never
 // blocks a real key.
+//
+// # Retried commands
+//
+// go-redis (by default, and as the server builds its client) sends a
+// command again when its connection drops or a read times out after the
+// command reached Redis, so a write may run twice for one call. Each
+// write recognises its own first run and answers as it did: a claim (SET
+// NX GET) finds the value it writes; Create's and Update's scripts find
+// the record holding the call's token (ct, wt), so that a retried
+// compare-and-swap is not taken for a lost race, after which the
+// caller's change would be applied twice; Delete's finds its marker, and
+// Delete takes the index entries back and the Manager announces the
+// deletion as after one run. The token, never the content, identifies a
+// call: another Update that computed the same record from the same
+// version is another change, and still loses the race.
 //
 // # Change propagation
 //

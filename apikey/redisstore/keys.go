@@ -15,6 +15,12 @@ func (k keys) idIndex(id string) string        { return k.prefix + "ak:id:{" + i
 func (k keys) hashIndex(h apikey.Hash) string  { return k.prefix + "ak:h:{" + h.String() + "}" }
 func (k keys) tenants() string                 { return k.prefix + "ak:tenants" }
 
+// deleted is the marker a Delete leaves in the tenant's slot (see
+// deleteScript).
+func (k keys) deleted(tenant, id string) string {
+	return k.prefix + "ak:{" + tenant + "}:deleted:" + id
+}
+
 // changes is the pub/sub channel of key changes; changed the stream that
 // reconciliation reads (notify.go).
 func (k keys) changes() string { return k.prefix + "apikey-changes" }

@@ -2,6 +2,7 @@ package redisstore
 
 import (
 	"context"
+	crand "crypto/rand"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -43,7 +44,16 @@ const (
 	// maxAttempts bounds Update's compare-and-swap retries: enough for
 	// hundreds of concurrent Updates of one key.
 	maxAttempts = 1000
+	// deletedFor is how long deleteScript's marker lives: far longer than
+	// go-redis takes to send a command again after a lost reply.
+	deletedFor = 5 * time.Minute
 )
+
+// callToken is a random token that tells one call's write from any other
+// call's, so that a script that runs twice for one call (go-redis sends a
+// command again when its connection drops after the command reached
+// Redis) recognises its own first run; see createScript.
+func callToken() string { return crand.Text() }
 
 type config struct{ prefix string }
 
@@ -154,14 +164,13 @@ func (s *Store) Create(ctx context.Context, k apikey.Key) (err error) {
 		claims = append(claims, claim{s.keys.hashIndex(h), owner(k.ID, k.Tenant)})
 	}
 	for _, c := range claims {
-		ok, err := s.rdb.SetNX(ctx, c.key, c.value, 0).Result()
+		fresh, err := s.claim(ctx, c)
 		if err != nil {
-			return unavailable(err)
+			return err
 		}
-		if !ok {
-			return apikey.ErrExists
+		if fresh {
+			claimed = append(claimed, c)
 		}
-		claimed = append(claimed, c)
 	}
 	// Listed before it is written, so List("") never misses a tenant.
 	if err := s.rdb.SAdd(ctx, s.keys.tenants(), k.Tenant).Err(); err != nil {
@@ -169,7 +178,7 @@ func (s *Store) Create(ctx context.Context, k apikey.Key) (err error) {
 	}
 	res, err := createScript.Run(ctx, s.rdb,
 		[]string{s.keys.record(k.Tenant, k.ID), s.keys.ids(k.Tenant), s.keys.names(k.Tenant)},
-		k.ID, k.Name, doc, luField(k.LastUsedAt)).Int()
+		k.ID, k.Name, doc, luField(k.LastUsedAt), callToken()).Int()
 	switch {
 	case err != nil:
 		return unavailable(err)
@@ -184,6 +193,26 @@ func (s *Store) Create(ctx context.Context, k apikey.Key) (err error) {
 
 // claim is an index entry this store wrote: its key and value.
 type claim struct{ key, value string }
+
+// claim writes an index entry unless the key exists (SET NX GET), and
+// reports whether it wrote it. An entry that already holds c.value is
+// this key's: the claim's own first run, when go-redis sent the SET again
+// after a lost reply (or, for a hash, the key's own leftover, which only
+// points back at it). It is accepted but not reported as written, so it
+// is never taken back: if another call of the same key wrote it, it may
+// be that call's to keep. Any other value is another key's: ErrExists.
+func (s *Store) claim(ctx context.Context, c claim) (fresh bool, err error) {
+	held, err := s.rdb.SetArgs(ctx, c.key, c.value, redis.SetArgs{Mode: "NX", Get: true}).Result()
+	switch {
+	case errors.Is(err, redis.Nil):
+		return true, nil
+	case err != nil:
+		return false, unavailable(err)
+	case held != c.value:
+		return false, apikey.ErrExists
+	}
+	return false, nil
+}
 
 // release takes back index entries that still hold what this store wrote.
 // Best effort, and not bounded by the caller's context: a claim left
@@ -343,7 +372,9 @@ func (s *Store) List(ctx context.Context, tenant string) ([]apikey.Key, error) {
 
 // Update is optimistic: read the record and its ver, apply fn, claim any
 // new hash, and write with updateScript only if ver has not moved; on a
-// lost race, read again and retry. fn may therefore run more than once.
+// lost race, read again and retry. fn may therefore run more than once,
+// but never again after its result was written: the script recognises a
+// write of this call's (its token) when it runs twice for one attempt.
 func (s *Store) Update(ctx context.Context, id string, fn func(*apikey.Key) error) (apikey.Key, error) {
 	if !apikey.ValidID(id) {
 		return apikey.Key{}, apikey.ErrNotFound
@@ -353,6 +384,7 @@ func (s *Store) Update(ctx context.Context, id string, fn func(*apikey.Key) erro
 		return apikey.Key{}, err
 	}
 	me := owner(id, tenant)
+	token := callToken()
 	claimed := map[apikey.Hash]bool{} // hash index entries this call wrote
 	var final []apikey.Hash           // the hashes of the record written
 	defer func() {
@@ -383,21 +415,20 @@ func (s *Store) Update(ctx context.Context, id string, fn func(*apikey.Key) erro
 			if slices.Contains(hashes(&cur.key), h) || claimed[h] {
 				continue
 			}
-			ok, err := s.rdb.SetNX(ctx, s.keys.hashIndex(h), me, 0).Result()
+			fresh, err := s.claim(ctx, claim{s.keys.hashIndex(h), me})
 			if err != nil {
-				return apikey.Key{}, unavailable(err)
+				return apikey.Key{}, err
 			}
-			if !ok {
-				return apikey.Key{}, apikey.ErrExists
+			if fresh {
+				claimed[h] = true
 			}
-			claimed[h] = true
 		}
 		doc, err := encodeDoc(next)
 		if err != nil {
 			return apikey.Key{}, err
 		}
 		res, err := updateScript.Run(ctx, s.rdb, []string{s.keys.record(tenant, id), s.keys.names(tenant)},
-			cur.ver, id, next.Name, doc, luField(next.LastUsedAt)).Slice()
+			cur.ver, id, next.Name, doc, luField(next.LastUsedAt), token).Slice()
 		if err != nil {
 			return apikey.Key{}, unavailable(err)
 		}
@@ -490,7 +521,8 @@ func (s *Store) Delete(ctx context.Context, id string) error {
 		return err
 	}
 	doc, err := deleteScript.Run(ctx, s.rdb,
-		[]string{s.keys.record(tenant, id), s.keys.ids(tenant), s.keys.names(tenant)}, id).Text()
+		[]string{s.keys.record(tenant, id), s.keys.ids(tenant), s.keys.names(tenant), s.keys.deleted(tenant, id)},
+		id, callToken(), deletedFor.Milliseconds()).Text()
 	if errors.Is(err, redis.Nil) {
 		return apikey.ErrNotFound
 	}
