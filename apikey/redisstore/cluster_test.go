@@ -20,3 +20,11 @@ func TestConformanceCluster(t *testing.T) {
 		return newStore(t, c, testredis.Prefix(t))
 	})
 }
+
+// TestChangesLostCluster: reading the change log, one transaction per
+// round trip, works on a Redis Cluster (the log is one key).
+func TestChangesLostCluster(t *testing.T) {
+	c := redis.NewClusterClient(&redis.ClusterOptions{Addrs: testredis.Cluster(t)})
+	t.Cleanup(func() { c.Close() })
+	testChangesLost(t, c)
+}

@@ -84,10 +84,19 @@
 // reconnects on its own and pings a quiet connection every second) and
 // re-reads every key it is told of; it also reads the log from its cursor
 // every reconciliation (Changes). Stream ids are Redis's own clock, so
-// the Managers' clock skew does not matter. The log only has to cover the
-// gap between two reconciliations; a Manager that falls further behind
-// than its 15 minutes (Redis's max-deleted-entry-id passes its cursor)
-// gets apikey.ErrChangesLost and reloads every key. The log is one key
-// and PUBLISH has none, so this works unchanged on Redis Cluster, which
+// the Managers' clock skew does not matter. The log is one key and
+// PUBLISH has none, so this works unchanged on Redis Cluster, which
 // broadcasts classic PUBLISH to every node.
+//
+// The log only has to cover the gap between two reconciliations. A
+// Manager that falls further behind than its 15 minutes gets
+// apikey.ErrChangesLost and reloads every key. Changes knows it from the
+// cursor, which holds the log's count of entries ever added
+// (entries-added) as well as a stream id: trimming takes the oldest
+// entries, so it took one the reader never read only if nothing up to the
+// cursor is left and the log holds fewer entries than were added since.
+// (Redis's max-deleted-entry-id, which XDEL moves, is checked too, but
+// trimming does not move it.) A log that is gone, or has fewer entries
+// ever added than the cursor saw, is a Redis that lost its data: changes
+// lost as well.
 package redisstore

@@ -3,6 +3,7 @@ package redisstore
 import (
 	"errors"
 	"log/slog"
+	"slices"
 	"sync"
 	"testing"
 	"time"
@@ -244,5 +245,80 @@ func TestVerifyAllocatesNothing(t *testing.T) {
 		}
 	}); n != 0 {
 		t.Errorf("Verify allocates %v times per run, want 0", n)
+	}
+}
+
+// TestChangesLost: Changes reports ErrChangesLost exactly when entries
+// after the cursor are gone: trimmed (which does not move Redis's
+// max-deleted-entry-id), deleted, or gone with the whole log; trimming
+// entries the reader already read loses nothing.
+func TestChangesLost(t *testing.T) { testChangesLost(t, client(t)) }
+
+func testChangesLost(t *testing.T, c redis.UniversalClient) {
+	s := newStore(t, c, testredis.Prefix(t))
+	log := s.keys.changed()
+	notify := func() string {
+		t.Helper()
+		id := apikey.NewID()
+		if err := s.Notify(ctx, id, time.Now()); err != nil {
+			t.Fatal(err)
+		}
+		return id
+	}
+	changes := func(cursor string, wantLost bool, want ...string) string {
+		t.Helper()
+		ids, next, err := s.Changes(ctx, cursor)
+		if lost := errors.Is(err, apikey.ErrChangesLost); lost != wantLost || (err != nil && !lost) {
+			t.Fatalf("Changes(%q): %v, want lost %v", cursor, err, wantLost)
+		}
+		if !slices.Equal(ids, want) {
+			t.Fatalf("Changes(%q) = %v, want %v", cursor, ids, want)
+		}
+		return next
+	}
+	redisDo := func(args ...any) {
+		t.Helper()
+		if err := c.Do(ctx, args...).Err(); err != nil {
+			t.Fatal(err)
+		}
+	}
+
+	cur := changes("", false) // nothing logged yet
+	cur = changes(cur, false)
+	id := notify()
+	cur = changes(cur, false, id)
+
+	notify()
+	notify()
+	redisDo("XTRIM", log, "MAXLEN", 1) // one of the two unread entries
+	cur = changes(changes(cur, true), false)
+
+	notify()
+	redisDo("XTRIM", log, "MAXLEN", 0) // the one unread entry
+	cur = changes(changes(cur, true), false)
+
+	id = notify()
+	cur = changes(cur, false, id)
+	redisDo("XTRIM", log, "MAXLEN", 0) // only entries already read
+	cur = changes(cur, false)
+	id = notify()
+	cur = changes(cur, false, id) // still counting right
+
+	notify()
+	notify()
+	last2, err := c.XRevRangeN(ctx, log, "+", "-", 2).Result()
+	if err != nil {
+		t.Fatal(err)
+	}
+	redisDo("XDEL", log, last2[1].ID) // the first unread entry
+	cur = changes(changes(cur, true), false)
+
+	id = notify()
+	cur = changes(cur, false, id)
+	redisDo("DEL", log) // the whole log, as when Redis loses its data
+	changes(cur, true)
+
+	if _, _, err := s.Changes(ctx, "1-0"); !errors.Is(err, apikey.ErrInvalid) {
+		t.Errorf("Changes of a malformed cursor: %v, want ErrInvalid", err)
 	}
 }
