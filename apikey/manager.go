@@ -58,13 +58,14 @@ const (
 // deletions made through any Manager reach every other one's index:
 // pushed (the changing Manager notifies, every Manager subscribes and
 // re-reads the key), and reconciled every freshness/4 from the store's
-// record of changes, so a lost notification or a reconnect cannot leave a
-// revoked key working. While a Manager cannot confirm that (subscription
-// down, or last reconciliation older than the freshness window; see
-// WithFreshness), Verify refuses every key with ErrUnavailable, and it
-// recovers on its own. On other stores, revocations made elsewhere of
-// keys this Manager already holds reach it only when it restarts or
-// re-reads the record.
+// record of changes, so a lost message or a reconnect cannot leave a
+// revoked key working; a Manager that fell so far behind that the record
+// no longer covers it reloads every key, and forgets those that are gone.
+// While a Manager cannot confirm that (subscription down, or last
+// reconciliation older than the freshness window; see WithFreshness),
+// Verify refuses every key with ErrUnavailable, and it recovers on its
+// own. On other stores, revocations made elsewhere of keys this Manager
+// already holds reach it only when it restarts or re-reads the record.
 type Manager struct {
 	store      Store
 	env        Env
@@ -86,6 +87,8 @@ type Manager struct {
 	byHash map[Hash]*entry // current and previous hashes
 	byID   map[string]*entry
 	seq    uint64 // counts applies: see cache
+	// touched, while reload runs, collects the ids applied meanwhile.
+	touched map[string]struct{}
 
 	misses misses
 	flight flight.Group[Hash, *entry]
@@ -191,16 +194,10 @@ func NewManager(store Store, env Env, opts ...Option) (*Manager, error) {
 			return nil, fmt.Errorf("apikey: subscribing to key changes: %w", err)
 		}
 	}
-	keys, err := store.List(ctx, "")
-	if err != nil {
+	if err := m.reload(ctx); err != nil {
 		m.stopPropagation()
 		return nil, fmt.Errorf("apikey: loading keys: %w", err)
 	}
-	m.mu.Lock()
-	for i := range keys {
-		m.applyLocked(keys[i].ID, &keys[i])
-	}
-	m.mu.Unlock()
 	if m.notifier != nil {
 		if err := m.reconcile(ctx); err != nil {
 			m.stopPropagation()

@@ -201,15 +201,12 @@ func (m *Manager) reconcile(ctx context.Context) error {
 	ids, next, err := m.notifier.Changes(ctx, m.prop.cursor)
 	switch {
 	case errors.Is(err, ErrChangesLost):
-		keys, err := m.store.List(ctx, "")
-		if err != nil {
+		// next is the end of the log as it was before the reload reads
+		// the store: a change the reload misses is logged after it, and
+		// the next reconciliation reads it.
+		if err := m.reload(ctx); err != nil {
 			return err
 		}
-		m.mu.Lock()
-		for i := range keys {
-			m.applyLocked(keys[i].ID, &keys[i])
-		}
-		m.mu.Unlock()
 	case err != nil:
 		return err
 	}
@@ -253,6 +250,62 @@ func (m *Manager) propagationLoop() {
 			cancel()
 		}
 	}
+}
+
+// reload makes the index what the store holds: every key of List is
+// applied, and every key of the index that List does not return (deleted
+// while this Manager was not listening) is forgotten, with its hashes and
+// its last use not yet flushed. NewManager loads the index with it, and
+// reconcile when notifications were lost.
+//
+// The index may change while List runs: a write through this Manager (a
+// key it creates, which no notification announces), a notification of
+// another Manager's change, a lookup. Such a change may be newer than what
+// List read, or older, so for those keys neither List's record nor its
+// absence is applied: each is read again afterwards. A change made after
+// List read the key and not applied here is announced after the cursor
+// the caller placed before the reload, so its next reconciliation reads
+// it.
+func (m *Manager) reload(ctx context.Context) error {
+	m.mu.Lock()
+	m.touched = map[string]struct{}{}
+	m.mu.Unlock()
+	keys, err := m.store.List(ctx, "")
+	m.mu.Lock()
+	touched := m.touched
+	m.touched = nil
+	if err != nil {
+		m.mu.Unlock()
+		return err
+	}
+	listed := make(map[string]struct{}, len(keys))
+	for i := range keys {
+		id := keys[i].ID
+		listed[id] = struct{}{}
+		if _, ok := touched[id]; !ok {
+			m.applyLocked(id, &keys[i])
+		}
+	}
+	var gone []string
+	for id := range m.byID {
+		_, inStore := listed[id]
+		_, changed := touched[id]
+		if !inStore && !changed {
+			gone = append(gone, id)
+			m.applyLocked(id, nil)
+		}
+	}
+	m.mu.Unlock()
+	if len(gone) > 0 {
+		m.log.LogAttrs(ctx, slog.LevelInfo, "api keys gone from the store dropped from the index",
+			slog.Int("count", len(gone)), slog.Any("key_ids", gone))
+	}
+	for id := range touched {
+		if err := m.reread(ctx, id); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // notify announces a change made through this Manager.

@@ -98,6 +98,9 @@ func (m *Manager) apply(id string, k *Key) {
 
 func (m *Manager) applyLocked(id string, k *Key) {
 	m.seq++
+	if m.touched != nil {
+		m.touched[id] = struct{}{}
+	}
 	old := m.byID[id]
 	if old != nil {
 		delete(m.byHash, old.hash)
@@ -119,6 +122,7 @@ func (m *Manager) applyLocked(id string, k *Key) {
 	m.misses.forget(e.hash)
 	if e.hasPrev == 1 {
 		m.byHash[e.prev] = e
+		m.misses.forget(e.prev)
 	}
 }
 

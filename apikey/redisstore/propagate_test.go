@@ -248,6 +248,60 @@ func TestVerifyAllocatesNothing(t *testing.T) {
 	}
 }
 
+// loseChanges makes every Manager's next reconciliation find that changes
+// it never read were trimmed from the log (as after 15 minutes behind):
+// it logs a change and trims the log in one step, so that no Manager can
+// read the entry first.
+func loseChanges(t *testing.T, c redis.UniversalClient, s *Store) {
+	t.Helper()
+	_, err := c.TxPipelined(ctx, func(p redis.Pipeliner) error {
+		p.XAdd(ctx, &redis.XAddArgs{Stream: s.keys.changed(), Values: []any{"id", apikey.NewID(), "at", "0"}})
+		p.XTrimMaxLen(ctx, s.keys.changed(), 0)
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestPropagationChangesLostDropsDeletedKey: a key deleted while B was not
+// listening (the deletion reached neither B's subscription nor, before it
+// was trimmed, B's reading of the change log) stops working on B once B
+// finds its changes lost and reloads every key; the keys still stored
+// keep working.
+func TestPropagationChangesLostDropsDeletedKey(t *testing.T) {
+	addr := testredis.Addr(t)
+	prefix := testredis.Prefix(t)
+	const freshness = 400 * time.Millisecond
+	a, as := instance(t, addr, prefix, apikey.WithFreshness(freshness))
+	b, _ := instance(t, addr, prefix, apikey.WithFreshness(freshness))
+	gone, rawGone, err := a.Create(ctx, apikey.CreateRequest{Name: "gone", Tenant: "acme"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, rawKept, err := a.Create(ctx, apikey.CreateRequest{Name: "kept", Tenant: "acme"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, raw := range []relayauth.Secret{rawGone, rawKept} {
+		if _, err := b.Verify(ctx, raw.Reveal()); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := as.Delete(ctx, gone.ID); err != nil { // the store only: nothing announced
+		t.Fatal(err)
+	}
+	if _, err := b.Verify(ctx, rawGone.Reveal()); err != nil {
+		t.Fatalf("B, told nothing yet, refuses the key: %v", err)
+	}
+	loseChanges(t, client(t), as)
+	took := refusedOn(t, b, rawGone.Reveal(), apikey.ErrUnknownKey, 2*freshness)
+	t.Logf("deleted key refused on B %v after its changes were lost", took)
+	if _, err := b.Verify(ctx, rawKept.Reveal()); err != nil {
+		t.Errorf("B after the reload: Verify of a stored key = %v", err)
+	}
+}
+
 // TestChangesLost: Changes reports ErrChangesLost exactly when entries
 // after the cursor are gone: trimmed (which does not move Redis's
 // max-deleted-entry-id), deleted, or gone with the whole log; trimming
