@@ -18,3 +18,7 @@ func GenerateFrom(r io.Reader, env Env) (string, error) { return generate(r, env
 
 // CRC32 is the checksum's CRC.
 var CRC32 = crc32String
+
+// PendingAnnouncements returns the ids of the keys whose change this
+// Manager has yet to announce, sorted.
+func (m *Manager) PendingAnnouncements() []string { return m.pendingIDs() }

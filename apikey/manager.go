@@ -56,16 +56,17 @@ const (
 //
 // On a store that is a Notifier (Redis), revocations, rotations and
 // deletions made through any Manager reach every other one's index:
-// pushed (the changing Manager notifies, every Manager subscribes and
-// re-reads the key), and reconciled every freshness/4 from the store's
-// record of changes, so a lost message or a reconnect cannot leave a
-// revoked key working; a Manager that fell so far behind that the record
-// no longer covers it reloads every key, and forgets those that are gone.
-// While a Manager cannot confirm that (subscription down, or last
-// reconciliation older than the freshness window; see WithFreshness),
-// Verify refuses every key with ErrUnavailable, and it recovers on its
-// own. On other stores, revocations made elsewhere of keys this Manager
-// already holds reach it only when it restarts or re-reads the record.
+// pushed (the changing Manager notifies, retrying until the notification
+// goes through; every Manager subscribes and re-reads the key), and
+// reconciled every freshness/4 from the store's record of changes, so a
+// lost message or a reconnect cannot leave a revoked key working; a
+// Manager that fell so far behind that the record no longer covers it
+// reloads every key, and forgets those that are gone. While a Manager
+// cannot confirm that (subscription down, or last reconciliation older
+// than the freshness window; see WithFreshness), Verify refuses every key
+// with ErrUnavailable, and it recovers on its own. On other stores,
+// revocations made elsewhere of keys this Manager already holds reach it
+// only when it restarts or re-reads the record.
 type Manager struct {
 	store      Store
 	env        Env
@@ -301,10 +302,9 @@ func (m *Manager) Rotate(ctx context.Context, id string, grace time.Duration) (K
 		return Key{}, "", err
 	}
 	m.apply(id, &k)
-	// The new secret must reach the caller: a failed notification is
-	// logged only; other Managers pick the rotation up by reconciliation
-	// if the store recorded it, else when the new secret is presented.
-	_ = m.notify(ctx, id, time.Now())
+	// The new secret must reach the caller whatever the announcement
+	// does: announce retries it until it goes through.
+	m.announce(ctx, id, time.Now())
 	m.audit(ctx, "api key rotated", &k, slog.Duration("grace", grace))
 	return m.view(k), secret, nil
 }
@@ -313,9 +313,11 @@ func (m *Manager) Rotate(ctx context.Context, id string, grace time.Duration) (K
 // refuses it. Revoking a revoked key changes nothing and succeeds.
 // ErrNotFound for an unknown id. If the store cannot be reached the key
 // is still refused by this Manager from then on, and the error says the
-// store did not record it. On a Notifier store, ErrUnavailable also when
-// the revocation was recorded but could not be announced to the other
-// Managers: revoking again announces it.
+// store did not record it. On a Notifier store, a revocation the store
+// recorded succeeds even if it could not be announced to the other
+// Managers at once: the Manager retries the announcement until it goes
+// through (see "Revocation SLA" in the README for what a crash meanwhile
+// leaves).
 func (m *Manager) Revoke(ctx context.Context, id string) error {
 	if !ValidID(id) {
 		return ErrNotFound
@@ -336,12 +338,14 @@ func (m *Manager) Revoke(ctx context.Context, id string) error {
 		return err
 	}
 	m.apply(id, &k)
+	m.announce(ctx, id, time.Now())
 	m.audit(ctx, "api key revoked", &k)
-	return m.notify(ctx, id, time.Now())
+	return nil
 }
 
 // Delete removes the key's record from the store; the key stops working
-// as Revoke's does. Revoke instead to keep the record for audit.
+// as Revoke's does, and its announcement is retried the same way. Revoke
+// instead to keep the record for audit.
 func (m *Manager) Delete(ctx context.Context, id string) error {
 	if !ValidID(id) {
 		return ErrNotFound
@@ -354,8 +358,9 @@ func (m *Manager) Delete(ctx context.Context, id string) error {
 		return err
 	}
 	m.apply(id, nil)
+	m.announce(ctx, id, time.Now())
 	m.log.LogAttrs(ctx, slog.LevelInfo, "api key deleted", slog.String("key_id", id))
-	return m.notify(ctx, id, time.Now())
+	return nil
 }
 
 // Get returns the key's record. Records from the Manager carry no hashes:
@@ -386,16 +391,20 @@ func (m *Manager) List(ctx context.Context, tenant string) ([]Key, error) {
 }
 
 // Close stops the flusher and writes the last-used times not yet written.
-// It does not close the store. Verify keeps working after Close, but uses
-// are no longer recorded.
+// On a Notifier store it also makes a last attempt, for at most two
+// seconds, at the announcements of changes still pending (see Revoke);
+// the error names the keys whose changes it could not announce. It does
+// not close the store. Verify keeps working after Close, but uses are no
+// longer recorded.
 func (m *Manager) Close() error {
 	m.closeOnce.Do(func() {
 		close(m.stop)
 		m.stopPropagation()
 		m.coarse.Store(0) // Verify reads the clock itself from now on
+		announced := m.closeAnnouncements()
 		ctx, cancel := context.WithTimeout(context.Background(), flushTimeout)
 		defer cancel()
-		m.closeErr = m.flush(ctx)
+		m.closeErr = errors.Join(announced, m.flush(ctx))
 	})
 	return m.closeErr
 }

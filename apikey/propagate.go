@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"math"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -17,7 +18,9 @@ import (
 // file) do not implement it; the Store interface is unchanged.
 type Notifier interface {
 	// Notify announces that the key id changed at at: published to every
-	// subscriber, and recorded for Changes, in one step.
+	// subscriber, and recorded for Changes, in one step. It must be safe
+	// to repeat: the Manager retries a Notify that failed, and one that
+	// went through twice only makes the other Managers read the key again.
 	Notify(ctx context.Context, id string, at time.Time) error
 	// Subscribe calls fn for every notification until ctx is done, and
 	// up(true) each time a subscription is confirmed, up(false) each
@@ -89,6 +92,22 @@ type propagation struct {
 
 	mu     sync.Mutex // one reconciliation at a time
 	cursor string
+
+	// Announcements (Notify) of changes made through this Manager that
+	// failed, retried until they go through: see announce. writes counts
+	// the changes announced, so that a Notify that went through clears
+	// only the pending ones whose write came before it.
+	writes  atomic.Uint64
+	pendMu  sync.Mutex
+	pending map[string]pendingNote
+}
+
+// pendingNote is an announcement still to make: when the key's earliest
+// unannounced change was made, and the count (propagation.writes) of its
+// latest one.
+type pendingNote struct {
+	at    time.Time
+	write uint64
 }
 
 // stopPropagation ends the subscription and waits for the goroutines.
@@ -248,6 +267,9 @@ func (m *Manager) propagationLoop() {
 			ctx, cancel := context.WithTimeout(context.Background(), every)
 			_ = m.reconcile(ctx) // a failure shows as staleness
 			cancel()
+			ctx, cancel = context.WithTimeout(context.Background(), max(every, minNotifyTimeout))
+			_ = m.announcePending(ctx) // a failure keeps them pending
+			cancel()
 		}
 	}
 }
@@ -308,18 +330,142 @@ func (m *Manager) reload(ctx context.Context) error {
 	return nil
 }
 
-// notify announces a change made through this Manager.
-func (m *Manager) notify(ctx context.Context, id string, at time.Time) error {
+// Timing of announcements.
+const (
+	// notifyTimeout bounds the announcement of a change in the call that
+	// made it (its first attempt and the immediate retries), and
+	// closeNotifyTimeout the last attempt at Close of those still
+	// pending; minNotifyTimeout is the least time a retry on a
+	// propagation tick gets.
+	notifyTimeout      = 2 * time.Second
+	closeNotifyTimeout = 2 * time.Second
+	minNotifyTimeout   = 100 * time.Millisecond
+)
+
+// notifyRetries are the waits before the immediate retries of a failed
+// announcement: a blip of Redis, or one lost command, costs the caller
+// that much and no staleness elsewhere.
+var notifyRetries = [...]time.Duration{20 * time.Millisecond, 100 * time.Millisecond}
+
+// announce tells the other Managers that the key id changed at at, after
+// a write through this Manager that the store accepted. The write stands
+// whatever happens here, so the operation's answer is the write's (Rotate
+// must hand out the secret it stored), and this Manager's index already
+// holds the change; but Notify is the only writer of the change log, so
+// an announcement that failed would leave every other Manager holding the
+// key as it was, for as long as it runs. A failed Notify is retried at
+// once (notifyRetries), then kept pending and retried on every
+// propagation tick until it goes through, and a last time at Close. A
+// change still pending when the process dies reaches the other Managers
+// only with a later change of the key, or when they reload every key
+// (restart, or ErrChangesLost).
+func (m *Manager) announce(ctx context.Context, id string, at time.Time) {
 	if m.notifier == nil {
-		return nil
+		return
 	}
-	if err := m.notifier.Notify(context.WithoutCancel(ctx), id, at); err != nil {
-		m.log.LogAttrs(ctx, slog.LevelError, "api key change recorded but not announced to other instances",
-			slog.String("key_id", id), slog.Any("error", err))
-		if !errors.Is(err, ErrUnavailable) {
-			err = fmt.Errorf("%w: %w", ErrUnavailable, err)
+	// Counted after the write: a Notify that starts from here on covers it.
+	write := m.prop.writes.Add(1)
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), notifyTimeout)
+	defer cancel()
+	err := m.notifyOnce(ctx, id, at)
+	for i := 0; err != nil && i < len(notifyRetries); i++ {
+		t := time.NewTimer(notifyRetries[i])
+		select {
+		case <-t.C:
+		case <-ctx.Done():
 		}
+		t.Stop()
+		if ctx.Err() != nil {
+			break
+		}
+		err = m.notifyOnce(ctx, id, at)
+	}
+	if err == nil {
+		return
+	}
+	m.prop.pendMu.Lock()
+	if m.prop.pending == nil {
+		m.prop.pending = map[string]pendingNote{}
+	}
+	p, ok := m.prop.pending[id]
+	if !ok || at.Before(p.at) {
+		p.at = at
+	}
+	p.write = max(p.write, write)
+	m.prop.pending[id] = p
+	m.prop.pendMu.Unlock()
+	m.log.LogAttrs(ctx, slog.LevelWarn, "api key change recorded but not yet announced to other instances; retrying",
+		slog.String("key_id", id), slog.Any("error", err))
+}
+
+// notifyOnce makes one announcement of id and, if it goes through, clears
+// the pending one of id unless its latest write came after this started.
+func (m *Manager) notifyOnce(ctx context.Context, id string, at time.Time) error {
+	covers := m.prop.writes.Load()
+	if err := m.notifier.Notify(ctx, id, at); err != nil {
 		return err
 	}
+	m.prop.pendMu.Lock()
+	if p, ok := m.prop.pending[id]; ok && p.write <= covers {
+		delete(m.prop.pending, id)
+	}
+	m.prop.pendMu.Unlock()
 	return nil
+}
+
+// announcePending retries the pending announcements, oldest change first,
+// until one fails (Notify does the same for every id: the rest would
+// fail too).
+func (m *Manager) announcePending(ctx context.Context) error {
+	type note struct {
+		id string
+		at time.Time
+	}
+	m.prop.pendMu.Lock()
+	notes := make([]note, 0, len(m.prop.pending))
+	for id, p := range m.prop.pending {
+		notes = append(notes, note{id, p.at})
+	}
+	m.prop.pendMu.Unlock()
+	slices.SortFunc(notes, func(a, b note) int { return a.at.Compare(b.at) })
+	for _, n := range notes {
+		if err := m.notifyOnce(ctx, n.id, n.at); err != nil {
+			return err
+		}
+		m.log.LogAttrs(ctx, slog.LevelInfo, "api key change announced to other instances after a retry",
+			slog.String("key_id", n.id), slog.Duration("late_by", time.Since(n.at)))
+	}
+	return nil
+}
+
+// pendingIDs returns the ids whose announcement is pending, sorted.
+func (m *Manager) pendingIDs() []string {
+	m.prop.pendMu.Lock()
+	defer m.prop.pendMu.Unlock()
+	ids := make([]string, 0, len(m.prop.pending))
+	for id := range m.prop.pending {
+		ids = append(ids, id)
+	}
+	slices.Sort(ids)
+	return ids
+}
+
+// closeAnnouncements makes a last attempt, bounded by closeNotifyTimeout,
+// at the announcements still pending when the Manager closes. What it
+// cannot send is lost: the error names the keys.
+func (m *Manager) closeAnnouncements() error {
+	if m.notifier == nil || len(m.pendingIDs()) == 0 {
+		return nil
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), closeNotifyTimeout)
+	defer cancel()
+	err := m.announcePending(ctx)
+	if err == nil {
+		return nil
+	}
+	ids := m.pendingIDs()
+	m.log.LogAttrs(ctx, slog.LevelError,
+		"api key changes never announced to other instances: they keep the previous state of these keys until the keys change again or they reload",
+		slog.Any("key_ids", ids), slog.Any("error", err))
+	return fmt.Errorf("%w: changes of API keys %v not announced to other instances: %w", ErrUnavailable, ids, err)
 }

@@ -3,9 +3,11 @@ package apikey_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
 	"math"
 	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -21,7 +23,7 @@ import (
 // server that stopped answering. The other hooks: lost makes the next
 // Changes report ErrChangesLost; onList runs once, in the next List,
 // after the store was read; blind makes GetByHash find nothing, so that
-// Verify answers from the index alone.
+// Verify answers from the index alone; notifyDown makes Notify fail.
 type notifying struct {
 	apikey.Store
 	hold    atomic.Bool
@@ -35,7 +37,10 @@ type notifying struct {
 	blind   atomic.Bool
 	fn      atomic.Pointer[func(string, time.Time)] // the subscriber
 
+	notifyDown atomic.Bool
 	mu         sync.Mutex
+	notifyRuns int
+	notified   []string // ids of the Notify calls that went through
 	touchedIDs []string // ids of every TouchLastUsed
 }
 
@@ -43,7 +48,24 @@ func newNotifying() *notifying {
 	return &notifying{Store: apikey.NewMemoryStore(), entered: make(chan struct{}), release: make(chan struct{})}
 }
 
-func (n *notifying) Notify(context.Context, string, time.Time) error { return nil }
+func (n *notifying) Notify(_ context.Context, id string, _ time.Time) error {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	n.notifyRuns++
+	if n.notifyDown.Load() {
+		return errDown
+	}
+	n.notified = append(n.notified, id)
+	return nil
+}
+
+// announced returns the ids of the Notify calls that went through, and
+// how many calls there were.
+func (n *notifying) announced() ([]string, int) {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	return slices.Clone(n.notified), n.notifyRuns
+}
 
 func (n *notifying) Subscribe(ctx context.Context, fn func(string, time.Time), up func(bool)) error {
 	n.fn.Store(&fn)
@@ -206,6 +228,133 @@ func TestReloadKeepsChangesMadeWhileListing(t *testing.T) {
 	verifies(t, m, "a key deleted here while the reload listed", rawDeletedHere, apikey.ErrUnknownKey)
 	verifies(t, m, "a key deleted elsewhere while the reload listed", rawDeletedThere, apikey.ErrUnknownKey)
 	verifies(t, m, "a key nobody changed", rawKept, nil)
+}
+
+// TestAnnouncementRetriedUntilItGoesThrough: Rotate, Revoke and Delete
+// succeed once the store recorded the change, even while the
+// announcement to other Managers fails (Rotate hands out its new secret);
+// the Manager retries each failed announcement at once, then on every
+// propagation tick until it goes through, and logs the key's id, never a
+// secret.
+func TestAnnouncementRetriedUntilItGoesThrough(t *testing.T) {
+	store := newNotifying()
+	var logs syncBuffer
+	m := propManager(t, store, 40*time.Millisecond, // a tick every 10ms
+		apikey.WithLogger(slog.New(slog.NewTextHandler(&logs, nil))))
+	rotated, rawOld := create(t, m, "rotated")
+	revoked, rawRevoked := create(t, m, "revoked")
+	deleted, rawDeleted := create(t, m, "deleted")
+
+	store.notifyDown.Store(true)
+	_, fresh, err := m.Rotate(ctx, rotated.ID, 0)
+	if err != nil || fresh == "" {
+		t.Fatalf("Rotate while announcements fail = %q, %v; want the new secret", fresh, err)
+	}
+	if err := m.Revoke(ctx, revoked.ID); err != nil {
+		t.Fatalf("Revoke while announcements fail: %v", err)
+	}
+	if err := m.Delete(ctx, deleted.ID); err != nil {
+		t.Fatalf("Delete while announcements fail: %v", err)
+	}
+	verifies(t, m, "the new secret", fresh.Reveal(), nil)
+	verifies(t, m, "the old secret", rawOld, apikey.ErrUnknownKey)
+	verifies(t, m, "the revoked key", rawRevoked, apikey.ErrRevoked)
+	verifies(t, m, "the deleted key", rawDeleted, apikey.ErrUnknownKey)
+	want := []string{rotated.ID, revoked.ID, deleted.ID}
+	slices.Sort(want)
+	if got := m.PendingAnnouncements(); !slices.Equal(got, want) {
+		t.Fatalf("pending announcements %v, want %v", got, want)
+	}
+	_, before := store.announced()
+	if before < 3*3 {
+		t.Errorf("%d announcement attempts for 3 changes, want each tried 3 times at once", before)
+	}
+	time.Sleep(50 * time.Millisecond)
+	if _, after := store.announced(); after <= before {
+		t.Errorf("no announcement retried by the propagation ticks (%d attempts before, %d after)", before, after)
+	}
+
+	store.notifyDown.Store(false)
+	deadline := time.Now().Add(5 * time.Second)
+	for len(m.PendingAnnouncements()) > 0 {
+		if time.Now().After(deadline) {
+			t.Fatalf("still pending 5s after announcements work again: %v", m.PendingAnnouncements())
+		}
+		time.Sleep(time.Millisecond)
+	}
+	got, _ := store.announced()
+	for _, id := range want {
+		if !slices.Contains(got, id) {
+			t.Errorf("the change of %s was never announced (announced: %v)", id, got)
+		}
+	}
+	out := logs.String()
+	for _, id := range want {
+		if !strings.Contains(out, id) {
+			t.Errorf("no log names %s", id)
+		}
+	}
+	for _, secret := range []string{rawOld, fresh.Reveal(), rawRevoked, rawDeleted} {
+		if strings.Contains(out, secret) {
+			t.Errorf("a secret is in the logs:\n%s", out)
+		}
+	}
+}
+
+// TestLaterAnnouncementClearsPendingOne: an announcement of a key that
+// goes through covers the key's earlier changes whose announcement is
+// pending: the other Managers read the key as it is now.
+func TestLaterAnnouncementClearsPendingOne(t *testing.T) {
+	store := newNotifying()
+	m := propManager(t, store, time.Hour) // no tick during the test
+	k, _ := create(t, m, "deploy")
+	store.notifyDown.Store(true)
+	if _, _, err := m.Rotate(ctx, k.ID, time.Hour); err != nil {
+		t.Fatal(err)
+	}
+	if got := m.PendingAnnouncements(); !slices.Equal(got, []string{k.ID}) {
+		t.Fatalf("pending %v, want [%s]", got, k.ID)
+	}
+	store.notifyDown.Store(false)
+	if _, _, err := m.Rotate(ctx, k.ID, 0); err != nil {
+		t.Fatal(err)
+	}
+	if got := m.PendingAnnouncements(); len(got) != 0 {
+		t.Errorf("pending %v after an announcement of the key went through", got)
+	}
+}
+
+// TestCloseSendsPendingAnnouncements: Close makes a last attempt at the
+// announcements still pending; those it cannot make are named in its
+// error, which wraps ErrUnavailable.
+func TestCloseSendsPendingAnnouncements(t *testing.T) {
+	for _, reachable := range []bool{true, false} {
+		t.Run(fmt.Sprintf("reachable=%v", reachable), func(t *testing.T) {
+			store := newNotifying()
+			m := propManager(t, store, time.Hour) // no tick during the test
+			k, _ := create(t, m, "deploy")
+			store.notifyDown.Store(true)
+			if err := m.Revoke(ctx, k.ID); err != nil {
+				t.Fatal(err)
+			}
+			store.notifyDown.Store(!reachable)
+			start := time.Now()
+			err := m.Close()
+			if took := time.Since(start); took > 3*time.Second {
+				t.Errorf("Close took %v", took)
+			}
+			got, _ := store.announced()
+			if reachable {
+				if err != nil || !slices.Contains(got, k.ID) {
+					t.Fatalf("Close = %v, announced %v; want nil and %s announced", err, got, k.ID)
+				}
+				return
+			}
+			if !errors.Is(err, apikey.ErrUnavailable) || !strings.Contains(fmt.Sprint(err), k.ID) {
+				t.Fatalf("Close = %v; want ErrUnavailable naming %s", err, k.ID)
+			}
+		})
+	}
 }
 
 // TestStaleWhileReconcileBlocks: Verify refuses every key as soon as the

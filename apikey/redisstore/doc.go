@@ -99,4 +99,13 @@
 // trimming does not move it.) A log that is gone, or has fewer entries
 // ever added than the cursor saw, is a Redis that lost its data: changes
 // lost as well.
+//
+// The log entry is written by Notify, after the write it announces, and
+// not by the write's own script: the record is in its tenant's slot and
+// the log in its own, and on Redis Cluster a script may only touch one
+// slot (a log per tenant would make every reconciliation read every
+// tenant's). So a change can be recorded and not announced: the Manager
+// retries a failed Notify until it goes through (see
+// apikey.Manager.Revoke), and what a crash of that Manager meanwhile
+// leaves is described under "Revocation SLA" in the README.
 package redisstore

@@ -1,10 +1,13 @@
 package redisstore
 
 import (
+	"bytes"
 	"errors"
 	"log/slog"
+	"net"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -300,6 +303,157 @@ func TestPropagationChangesLostDropsDeletedKey(t *testing.T) {
 	if _, err := b.Verify(ctx, rawKept.Reveal()); err != nil {
 		t.Errorf("B after the reload: Verify of a stored key = %v", err)
 	}
+}
+
+// dropProxy relays TCP to target, except that the first times chunks a
+// client sends that contain trigger are not relayed: their connection is
+// closed instead, as when Redis is unreachable for a moment. It returns
+// the proxy's address and the number of chunks dropped so far.
+func dropProxy(t *testing.T, target string, trigger []byte, times int32) (string, *atomic.Int32) {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { l.Close() })
+	var left, dropped atomic.Int32
+	left.Store(times)
+	relay := func(dst, src net.Conn, drop bool) {
+		defer dst.Close()
+		defer src.Close()
+		buf := make([]byte, 64<<10)
+		for {
+			n, err := src.Read(buf)
+			if n > 0 {
+				if drop && bytes.Contains(buf[:n], trigger) && left.Add(-1) >= 0 {
+					dropped.Add(1)
+					return
+				}
+				if _, err := dst.Write(buf[:n]); err != nil {
+					return
+				}
+			}
+			if err != nil {
+				return
+			}
+		}
+	}
+	go func() {
+		for {
+			c, err := l.Accept()
+			if err != nil {
+				return
+			}
+			s, err := net.Dial("tcp", target)
+			if err != nil {
+				c.Close()
+				continue
+			}
+			go relay(c, s, false)
+			go relay(s, c, true)
+		}
+	}()
+	return l.Addr().String(), &dropped
+}
+
+// notifyFailing is A: a Manager whose client reaches Redis through a proxy
+// that drops its first times change notifications (the notify script's
+// command: the write before it goes through). No retries by the client:
+// each Notify is one attempt.
+func notifyFailing(t *testing.T, addr, prefix string, times int32, opts ...apikey.Option) (*apikey.Manager, *atomic.Int32) {
+	t.Helper()
+	paddr, dropped := dropProxy(t, addr, []byte(notifyScript.Hash()), times)
+	m, _ := instance(t, paddr, prefix, opts...)
+	return m, dropped
+}
+
+// TestPropagationNotifyFailure: A rotates (grace 0), revokes or deletes a
+// key; the store records it, then the change notification fails more
+// times than A's immediate retries. The operation succeeds (Rotate hands
+// out the new secret), and B, which had the key, refuses it once a retry
+// on one of A's propagation ticks goes through.
+func TestPropagationNotifyFailure(t *testing.T) {
+	addr := testredis.Addr(t)
+	const freshness = time.Second // A retries every 250ms
+	for _, how := range []string{"Rotate", "Revoke", "Delete"} {
+		t.Run(how, func(t *testing.T) {
+			prefix := testredis.Prefix(t)
+			const drops = 5 // the first attempt, 2 immediate retries, 2 ticks
+			a, dropped := notifyFailing(t, addr, prefix, drops, apikey.WithFreshness(freshness))
+			b, _ := instance(t, addr, prefix, apikey.WithFreshness(freshness))
+			k, old, err := a.Create(ctx, apikey.CreateRequest{Name: how, Tenant: "acme"})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if _, err := b.Verify(ctx, old.Reveal()); err != nil {
+				t.Fatal(err)
+			}
+			want := apikey.ErrUnknownKey
+			start := time.Now()
+			switch how {
+			case "Rotate":
+				var fresh relayauth.Secret
+				_, fresh, err = a.Rotate(ctx, k.ID, 0)
+				if err == nil {
+					if _, err := a.Verify(ctx, fresh.Reveal()); err != nil {
+						t.Errorf("A: Verify of the new secret: %v", err)
+					}
+				}
+			case "Revoke":
+				err = a.Revoke(ctx, k.ID)
+				want = apikey.ErrRevoked
+			case "Delete":
+				err = a.Delete(ctx, k.ID)
+			}
+			if err != nil {
+				t.Fatalf("%s, recorded but not announced: %v", how, err)
+			}
+			returned := dropped.Load()
+			if _, err := a.Verify(ctx, old.Reveal()); !errors.Is(err, want) {
+				t.Errorf("A: Verify of the old secret = %v, want %v", err, want)
+			}
+			took := refusedOn(t, b, old.Reveal(), want, 3*time.Second)
+			if returned != 3 {
+				t.Errorf("%d notifications dropped when %s returned, want 3 (the first and 2 immediate retries)", returned, how)
+			}
+			t.Logf("%s on A refused on B %v after %s returned (%v after it began; %d notifications dropped)",
+				how, took, how, time.Since(start), dropped.Load())
+			if n := dropped.Load(); n != drops {
+				t.Errorf("%d notifications dropped, want %d", n, drops)
+			}
+		})
+	}
+}
+
+// TestPropagationNotifyPendingAtClose: a notification still pending when A
+// closes (A's propagation loop never retried it) is sent by Close, and B
+// refuses the revoked key.
+func TestPropagationNotifyPendingAtClose(t *testing.T) {
+	addr := testredis.Addr(t)
+	prefix := testredis.Prefix(t)
+	a, dropped := notifyFailing(t, addr, prefix, 3, apikey.WithFreshness(time.Minute)) // ticks every 15s
+	b, _ := instance(t, addr, prefix, apikey.WithFreshness(20*time.Second))
+	k, raw, err := a.Create(ctx, apikey.CreateRequest{Name: "deploy", Tenant: "acme"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := b.Verify(ctx, raw.Reveal()); err != nil {
+		t.Fatal(err)
+	}
+	if err := a.Revoke(ctx, k.ID); err != nil {
+		t.Fatal(err)
+	}
+	if n := dropped.Load(); n != 3 {
+		t.Fatalf("%d notifications dropped, want 3", n)
+	}
+	if _, err := b.Verify(ctx, raw.Reveal()); err != nil {
+		t.Fatalf("B before A closes: %v (want the key still accepted: B was told nothing)", err)
+	}
+	if err := a.Close(); err != nil {
+		t.Fatalf("Close: %v", err)
+	}
+	took := refusedOn(t, b, raw.Reveal(), apikey.ErrRevoked, time.Second)
+	t.Logf("revocation announced by Close, refused on B %v after", took)
 }
 
 // TestChangesLost: Changes reports ErrChangesLost exactly when entries
