@@ -14,6 +14,7 @@ import (
 	"github.com/relayauth/relayauth/internal/pubsub"
 
 	"github.com/relayauth/relayauth/apikey"
+	"github.com/relayauth/relayauth/internal/streamlog"
 )
 
 // The store is an apikey.Notifier: see "Change propagation" in the
@@ -134,74 +135,16 @@ func (s *Store) receive(ctx context.Context, ps *redis.PubSub, fn func(string, t
 	}
 }
 
-// streamID is a Redis stream entry id, ms-seq.
-type streamID struct{ ms, seq uint64 }
-
-func parseStreamID(s string) (streamID, bool) {
-	ms, seq, ok := strings.Cut(s, "-")
-	a, err1 := strconv.ParseUint(ms, 10, 64)
-	b, err2 := strconv.ParseUint(seq, 10, 64)
-	return streamID{a, b}, ok && err1 == nil && err2 == nil
-}
-
-func (a streamID) after(b streamID) bool { return a.ms > b.ms || (a.ms == b.ms && a.seq > b.seq) }
-
-func (a streamID) String() string {
-	return strconv.FormatUint(a.ms, 10) + "-" + strconv.FormatUint(a.seq, 10)
-}
-
-// changeCursor is where a reader of the change log stands: the stream id
-// of the last entry it read (or of the log's last entry when it placed
-// the cursor), and how many entries had been added to the log up to it
-// (XINFO's entries-added), which is what tells whether entries it never
-// read were trimmed (see lostSince). As text, "<ms>-<seq>#<added>".
-type changeCursor struct {
-	id    streamID
-	added int64
-}
-
-func (c changeCursor) String() string { return c.id.String() + "#" + strconv.FormatInt(c.added, 10) }
-
-func parseCursor(s string) (changeCursor, bool) {
-	id, added, ok := strings.Cut(s, "#")
-	sid, ok1 := parseStreamID(id)
-	n, err := strconv.ParseInt(added, 10, 64)
-	return changeCursor{sid, n}, ok && ok1 && err == nil && n >= 0
-}
-
-// lostSince reports whether entries added to the log after c are gone:
-//
-//   - trimmed (XADD MINID, XTRIM), which takes the oldest entries, so it
-//     took one after c only if it took every entry up to c: then every
-//     entry left is after c, and there are fewer of them than were added
-//     since c. Trimming does not move max-deleted-entry-id.
-//   - deleted one by one (XDEL), which moves max-deleted-entry-id;
-//   - or the log is a new one (Redis lost its data): fewer entries ever
-//     added, or a last id before c.
-func lostSince(c changeCursor, st *redis.XInfoStream) bool {
-	last, _ := parseStreamID(st.LastGeneratedID)
-	if st.EntriesAdded < c.added || c.id.after(last) {
-		return true
-	}
-	if deleted, ok := parseStreamID(st.MaxDeletedEntryID); ok && deleted.after(c.id) {
-		return true
-	}
-	if first, ok := parseStreamID(st.RecordedFirstEntryID); ok && st.Length > 0 && !first.after(c.id) {
-		return false // an entry up to c is left, so none after it was trimmed
-	}
-	return st.Length < st.EntriesAdded-c.added
-}
-
 // Changes implements apikey.Notifier: the log entries after cursor (a
-// changeCursor; stream ids are Redis's clock, so Managers' clock skew
+// streamlog.Cursor; stream ids are Redis's clock, so Managers' clock skew
 // does not matter). Each round trip reads the log's state and the entries
-// in one transaction, so that what lostSince judges is what was read.
+// in one transaction, so that what streamlog.Lost judges is what was read.
 func (s *Store) Changes(ctx context.Context, cursor string) ([]string, string, error) {
 	log := s.keys.changed()
-	var cur changeCursor
+	var cur streamlog.Cursor
 	if cursor != "" {
 		var ok bool
-		if cur, ok = parseCursor(cursor); !ok {
+		if cur, ok = streamlog.ParseCursor(cursor); !ok {
 			return nil, cursor, fmt.Errorf("%w: bad change cursor %q", apikey.ErrInvalid, cursor)
 		}
 	}
@@ -212,15 +155,15 @@ func (s *Store) Changes(ctx context.Context, cursor string) ([]string, string, e
 		_, err := s.rdb.TxPipelined(ctx, func(p redis.Pipeliner) error {
 			info = p.XInfoStream(ctx, log)
 			if cursor != "" {
-				rng = p.XRangeN(ctx, log, "("+cur.id.String(), "+", changeBatch)
+				rng = p.XRangeN(ctx, log, "("+cur.ID.String(), "+", changeBatch)
 			}
 			return nil
 		})
 		if err != nil && info.Err() != nil && strings.Contains(info.Err().Error(), "no such key") {
-			if cur.added > 0 {
+			if cur.Added > 0 {
 				// The log is gone, entries the caller read with it:
 				// Redis lost its data.
-				return nil, changeCursor{}.String(), apikey.ErrChangesLost
+				return nil, streamlog.Cursor{}.String(), apikey.ErrChangesLost
 			}
 			return ids, cur.String(), nil // nothing logged yet
 		}
@@ -228,17 +171,16 @@ func (s *Store) Changes(ctx context.Context, cursor string) ([]string, string, e
 			return nil, cursor, unavailable(err)
 		}
 		st := info.Val()
-		last, _ := parseStreamID(st.LastGeneratedID)
-		end := changeCursor{last, st.EntriesAdded}
+		end := streamlog.End(st)
 		if cursor == "" {
 			return nil, end.String(), nil
 		}
-		if lostSince(cur, st) {
+		if streamlog.Lost(cur, st) {
 			return nil, end.String(), apikey.ErrChangesLost
 		}
 		entries := rng.Val()
 		for _, e := range entries {
-			eid, ok := parseStreamID(e.ID)
+			eid, ok := streamlog.ParseID(e.ID)
 			if !ok {
 				return nil, cursor, unavailable(fmt.Errorf("bad change log entry id %q", e.ID))
 			}
@@ -247,7 +189,7 @@ func (s *Store) Changes(ctx context.Context, cursor string) ([]string, string, e
 			}
 			// Nothing after the cursor is lost, so the entries read are
 			// every one added since, in order.
-			cur = changeCursor{eid, cur.added + 1}
+			cur = cur.Next(eid)
 		}
 		if len(entries) < changeBatch {
 			return ids, cur.String(), nil

@@ -76,8 +76,10 @@
 // whose message is already out. Entries are trimmed after 15 minutes
 // (logRetention): the log only has to cover the gap between two
 // reconciliations of any one store. A store that falls further behind
-// (Redis's max-deleted-entry-id passes its cursor) forgets every cached
-// session, which then load again from Redis.
+// (entries after its cursor are gone: see internal/streamlog, which tells
+// from the log's entries-added count, as trimming does not move Redis's
+// max-deleted-entry-id) forgets every cached session, which then load
+// again from Redis.
 //
 // # Key layout
 //

@@ -12,6 +12,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/relayauth/relayauth/internal/pubsub"
+	"github.com/relayauth/relayauth/internal/streamlog"
 )
 
 // Revocation propagation: see "Revocation propagation" in the package
@@ -106,82 +107,66 @@ func (s *Store) logRevocation(ctx context.Context, id string, made int64) error 
 	}).Err()
 }
 
-// streamID is a Redis stream entry id, ms-seq.
-type streamID struct{ ms, seq uint64 }
-
-func parseStreamID(s string) (streamID, bool) {
-	ms, seq, ok := strings.Cut(s, "-")
-	a, err1 := strconv.ParseUint(ms, 10, 64)
-	b, err2 := strconv.ParseUint(seq, 10, 64)
-	return streamID{a, b}, ok && err1 == nil && err2 == nil
-}
-
-func (a streamID) after(b streamID) bool { return a.ms > b.ms || (a.ms == b.ms && a.seq > b.seq) }
-
 // readLog applies the log entries after the cursor and moves the cursor
 // past them. The first call only places the cursor at the log's end: an
 // empty mirror has nothing to catch up on. If entries after the cursor
-// were trimmed away (this store fell more than logRetention behind), the
-// mirror forgets every session, which then load again from Redis.
-// Called with refreshMu held.
+// are gone (this store fell more than logRetention behind, and they were
+// trimmed; or deleted; or Redis lost its data), the mirror forgets every
+// session, which then load again from Redis. Each round trip reads the
+// log's state and the entries in one transaction, so that what
+// streamlog.Lost judges is what was read. Called with refreshMu held.
 func (s *Store) readLog(ctx context.Context) error {
 	log := s.keys.revokedLog()
 	for {
 		var info *redis.XInfoStreamCmd
 		var rng *redis.XMessageSliceCmd
-		_, err := s.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
+		_, err := s.rdb.TxPipelined(ctx, func(p redis.Pipeliner) error {
 			info = p.XInfoStream(ctx, log)
-			if s.cursor != "" {
-				rng = p.XRangeN(ctx, log, "("+s.cursor, "+", logBatch)
+			if s.placed {
+				rng = p.XRangeN(ctx, log, "("+s.cursor.ID.String(), "+", logBatch)
 			}
 			return nil
 		})
 		if err != nil && info.Err() != nil && strings.Contains(info.Err().Error(), "no such key") {
-			// No log (yet, or Redis lost its data: the boot marker
-			// handles that). Nothing to read.
-			if s.cursor == "" {
-				s.cursor = "0-0"
+			if s.placed && s.cursor.Added > 0 {
+				// The log is gone, with entries this store read: Redis
+				// lost its data (the boot marker usually says so first).
+				s.mirror.apply(change{kind: reset})
 			}
+			s.cursor, s.placed = streamlog.Cursor{}, true
 			return nil
 		}
 		if err != nil {
 			return err
 		}
 		st := info.Val()
-		if s.cursor == "" {
-			s.cursor = cmpOr(st.LastGeneratedID, "0-0")
-			return nil
-		}
-		cur, ok := parseStreamID(s.cursor)
-		if !ok {
-			return fmt.Errorf("bad revocation log cursor %q", s.cursor)
-		}
-		if deleted, ok := parseStreamID(st.MaxDeletedEntryID); ok && deleted.after(cur) {
-			s.mirror.apply(change{kind: reset})
-			s.cursor = cmpOr(st.LastGeneratedID, "0-0")
+		if !s.placed || streamlog.Lost(s.cursor, st) {
+			if s.placed {
+				s.mirror.apply(change{kind: reset})
+			}
+			s.cursor, s.placed = streamlog.End(st), true
 			return nil
 		}
 		entries := rng.Val()
 		for _, e := range entries {
+			eid, ok := streamlog.ParseID(e.ID)
+			if !ok {
+				return fmt.Errorf("bad revocation log entry id %q", e.ID)
+			}
 			id, _ := e.Values["id"].(string)
 			at, _ := e.Values["at"].(string)
 			made, err := strconv.ParseInt(at, 10, 64)
 			if id != "" && err == nil {
 				s.applyMessage(message{kind: 's', made: made, id: id}, false)
 			}
-			s.cursor = e.ID
+			// Nothing after the cursor is lost, so the entries read are
+			// every one added since, in order.
+			s.cursor = s.cursor.Next(eid)
 		}
 		if len(entries) < logBatch {
 			return nil
 		}
 	}
-}
-
-func cmpOr(a, b string) string {
-	if a != "" {
-		return a
-	}
-	return b
 }
 
 // subscribed packs the subscription's state into one word: a generation

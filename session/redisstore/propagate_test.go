@@ -156,6 +156,49 @@ func TestPropagationLostMessage(t *testing.T) {
 	}
 }
 
+// TestPropagationLogTrimmed: B misses the message AND the log entry: it
+// was trimmed before B read it (as when B falls more than logRetention
+// behind). Trimming does not move Redis's max-deleted-entry-id, so B must
+// tell from the entries-added count; it forgets its mirror and reloads
+// the session from Redis, where it is gone.
+func TestPropagationLogTrimmed(t *testing.T) {
+	addr := testredis.Addr(t)
+	prefix := testredis.Prefix(t)
+	a, ca := instance(t, addr, "A", WithPrefix(prefix), WithFreshness(time.Minute))
+	b, _ := instance(t, addr, "B", WithPrefix(prefix), WithFreshness(time.Minute))
+	now := soon()
+	for _, keep := range []int64{0, 1} { // all of it, or only the newest entry of two
+		x, y := mk(t, "T", "alice", now), mk(t, "T", "bob", now)
+		for _, s := range []session.Session{x, y} {
+			if err := a.Create(ctx, s); err != nil {
+				t.Fatal(err)
+			}
+			if err := b.Check(ctx, s.ID, now); err != nil {
+				t.Fatal(err)
+			}
+		}
+		b.dropMessages.Store(true)
+		if err := a.Revoke(ctx, x.ID); err != nil {
+			t.Fatal(err)
+		}
+		if err := a.Revoke(ctx, y.ID); err != nil {
+			t.Fatal(err)
+		}
+		if err := ca.XTrimMaxLen(ctx, a.keys.revokedLog(), keep).Err(); err != nil {
+			t.Fatal(err)
+		}
+		if err := b.refresh(ctx); err != nil {
+			t.Fatal(err)
+		}
+		b.dropMessages.Store(false)
+		for _, s := range []session.Session{x, y} {
+			if err := b.Check(ctx, s.ID, now); !errors.Is(err, session.ErrNotFound) {
+				t.Fatalf("keep %d: B answers %v for a session revoked in a trimmed log entry", keep, err)
+			}
+		}
+	}
+}
+
 // TestPropagationSubscriptionCut: B's subscription connection is killed
 // on the server (CLIENT KILL) and the revocation is published while it is
 // down; B subscribes again, reconciles, and refuses the session, never

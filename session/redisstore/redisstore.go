@@ -17,6 +17,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/relayauth/relayauth/internal/flight"
+	"github.com/relayauth/relayauth/internal/streamlog"
 	"github.com/relayauth/relayauth/session"
 	"github.com/relayauth/relayauth/session/internal/codec"
 	"github.com/relayauth/relayauth/session/internal/table"
@@ -55,7 +56,8 @@ type Store struct {
 	refreshMu    sync.Mutex
 	boot         string
 	epochVersion string
-	cursor       string // the last revocation log entry applied
+	cursor       streamlog.Cursor // the last revocation log entry applied
+	placed       bool             // cursor holds a place in the log
 
 	stop      context.CancelFunc
 	wg        sync.WaitGroup
@@ -259,7 +261,7 @@ func (s *Store) refresh(ctx context.Context) error {
 		// them all and load again on demand. Epochs stay; they only rise.
 		s.mirror.apply(change{kind: reset})
 		s.epochVersion = ""
-		s.cursor = "0-0" // a new log, if any
+		s.cursor, s.placed = streamlog.Cursor{}, true // a new log, if any: from its start
 	}
 	s.boot = boot
 	if version != s.epochVersion || s.epochVersion == "" {
