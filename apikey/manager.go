@@ -195,7 +195,13 @@ func NewManager(store Store, env Env, opts ...Option) (*Manager, error) {
 			return nil, fmt.Errorf("apikey: subscribing to key changes: %w", err)
 		}
 	}
-	if err := m.reload(ctx); err != nil {
+	// Under the reconciliation lock, as reconcile's reloads are: a
+	// resubscription may already be reconciling, and two reloads at once
+	// would each take the other's changes for List's.
+	m.prop.mu.Lock()
+	err := m.reload(ctx)
+	m.prop.mu.Unlock()
+	if err != nil {
 		m.stopPropagation()
 		return nil, fmt.Errorf("apikey: loading keys: %w", err)
 	}
