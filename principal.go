@@ -3,6 +3,7 @@ package relayauth
 import (
 	"context"
 	"slices"
+	"time"
 )
 
 // Roles known to Relay Auth.
@@ -44,6 +45,10 @@ type Principal struct {
 	Scopes    []string
 	SessionID string // empty for API keys
 	Method    string // MethodJWT or MethodAPIKey
+	// ExpiresAt is when the credential stops being valid: the access
+	// token's exp, or the API key's expiry (its grace deadline when the
+	// previous secret was used). Zero: it does not expire.
+	ExpiresAt time.Time
 }
 
 // HasRole reports whether p holds role.

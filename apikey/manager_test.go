@@ -182,7 +182,10 @@ func TestCreateVerify(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := apikey.Identity{ID: k.ID, Tenant: "acme", Name: "deploy", Scopes: []string{"api_keys:read"}, Roles: []string{"tenant_admin"}}
+	if !id.ExpiresAt.Equal(k.ExpiresAt) {
+		t.Errorf("Verify's ExpiresAt = %v, want the key's %v", id.ExpiresAt, k.ExpiresAt)
+	}
+	want := apikey.Identity{ID: k.ID, Tenant: "acme", Name: "deploy", Scopes: []string{"api_keys:read"}, Roles: []string{"tenant_admin"}, ExpiresAt: id.ExpiresAt}
 	if fmt.Sprint(id) != fmt.Sprint(want) {
 		t.Errorf("Verify = %+v, want %+v", id, want)
 	}
@@ -290,6 +293,16 @@ func TestRotation(t *testing.T) {
 			}
 			if wantUntil := f.clock.Now().Add(tc.grace); tc.grace > 0 && !rk.PrevValidUntil.Equal(wantUntil) {
 				t.Errorf("PrevValidUntil = %v, want %v", rk.PrevValidUntil, wantUntil)
+			}
+			if tc.grace > 0 {
+				// The old secret stops at the grace deadline, before the
+				// key's own expiry: that is the identity's ExpiresAt.
+				if id, err := f.m.Verify(ctx, old); err != nil || !id.ExpiresAt.Equal(rk.PrevValidUntil) {
+					t.Errorf("old secret's ExpiresAt = %v (%v), want the grace deadline %v", id.ExpiresAt, err, rk.PrevValidUntil)
+				}
+				if id, err := f.m.Verify(ctx, fresh.Reveal()); err != nil || !id.ExpiresAt.Equal(rk.ExpiresAt) {
+					t.Errorf("new secret's ExpiresAt = %v (%v), want the key's %v", id.ExpiresAt, err, rk.ExpiresAt)
+				}
 			}
 			f.clock.Advance(tc.after)
 			if _, err := f.m.Verify(ctx, old); !errors.Is(err, tc.oldErr) || (tc.oldErr == nil) != (err == nil) {

@@ -25,6 +25,10 @@ type Identity struct {
 	Name   string
 	Scopes []string
 	Roles  []string
+	// ExpiresAt is when the presented secret stops being valid: the key's
+	// expiry, or the grace deadline of a previous secret, whichever is
+	// first. Zero: never.
+	ExpiresAt time.Time
 }
 
 // Principal returns the caller as a relayauth.Principal whose Subject is
@@ -33,7 +37,7 @@ func (id Identity) Principal() *relayauth.Principal {
 	return &relayauth.Principal{
 		Subject: id.ID, Tenant: id.Tenant,
 		Roles: slices.Clone(id.Roles), Scopes: slices.Clone(id.Scopes),
-		Method: relayauth.MethodAPIKey,
+		Method: relayauth.MethodAPIKey, ExpiresAt: id.ExpiresAt,
 	}
 }
 
@@ -82,6 +86,7 @@ func newEntry(k *Key, use *usage) *entry {
 	}
 	if !k.ExpiresAt.IsZero() {
 		e.expires = k.ExpiresAt.UnixNano()
+		e.id.ExpiresAt = time.Unix(0, e.expires)
 	}
 	return e
 }
@@ -197,6 +202,11 @@ func (e *entry) check(h *Hash, now int64) (Identity, error) {
 		return Identity{}, ErrExpired
 	}
 	e.use.touch(now)
+	if cur == 0 && (e.expires == 0 || e.prevUntil < e.expires) {
+		id := e.id
+		id.ExpiresAt = time.Unix(0, e.prevUntil)
+		return id, nil
+	}
 	return e.id, nil
 }
 

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"net/url"
 	"slices"
 	"strings"
 	"sync/atomic"
@@ -200,11 +201,12 @@ func (a *Authenticator) apiKeyPrincipal(r *http.Request, values []string, p *rel
 	roles, list := clone(id.Roles, list)
 	scopes, _ := clone(id.Scopes, list)
 	*p = relayauth.Principal{
-		Subject: id.ID,
-		Tenant:  id.Tenant,
-		Roles:   roles,
-		Scopes:  scopes,
-		Method:  relayauth.MethodAPIKey,
+		Subject:   id.ID,
+		Tenant:    id.Tenant,
+		Roles:     roles,
+		Scopes:    scopes,
+		Method:    relayauth.MethodAPIKey,
+		ExpiresAt: id.ExpiresAt,
 	}
 	return nil
 }
@@ -227,15 +229,46 @@ func clone(s, list []string) ([]string, []string) {
 // credential; any of them, in any case, refuses the request.
 var queryCredentialNames = []string{"access_token", "api_key", "apikey", "x-api-key", "key", "token"}
 
+// errBadQuery: a query string that does not parse.
+var errBadQuery = fmt.Errorf("%w: malformed URL query", relayauth.ErrInvalid)
+
+// CheckQuery refuses a URL query that carries a credential under any of
+// the names Authenticate refuses (access_token, api_key, token, ...; in
+// any case), as the same invalid_request, and one that does not parse.
+// For URLs Authenticate does not see itself, such as the original request
+// a gateway forwards for authentication.
+func CheckQuery(rawQuery string) error {
+	if rawQuery == "" {
+		return nil
+	}
+	q, err := url.ParseQuery(rawQuery)
+	if err != nil {
+		return errBadQuery
+	}
+	for name := range q {
+		if isCredentialName(name) {
+			return errQueryCredentials
+		}
+	}
+	return nil
+}
+
+func isCredentialName(name string) bool {
+	for _, bad := range queryCredentialNames {
+		if strings.EqualFold(name, bad) {
+			return true
+		}
+	}
+	return false
+}
+
 // principal authenticates r into p with the credentials allowed; list
 // backs the roles and scopes of a bearer token when they fit.
 func (a *Authenticator) principal(r *http.Request, p *relayauth.Principal, list []string, jwt, keys bool) error {
 	if r.URL.RawQuery != "" {
 		for name := range r.URL.Query() {
-			for _, bad := range queryCredentialNames {
-				if strings.EqualFold(name, bad) {
-					return errQueryCredentials
-				}
+			if isCredentialName(name) {
+				return errQueryCredentials
 			}
 		}
 	}
@@ -270,6 +303,7 @@ func (a *Authenticator) principal(r *http.Request, p *relayauth.Principal, list 
 		Scopes:    c.Scopes,
 		SessionID: c.SessionID,
 		Method:    relayauth.MethodJWT,
+		ExpiresAt: time.Unix(c.ExpiresAt, 0),
 	}
 	return nil
 }
