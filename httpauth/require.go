@@ -61,6 +61,15 @@ func mustName(fn, kind, name string) {
 	}
 }
 
+// Refuse refuses p's request with err, as the Require middleware do: the
+// request's Observer (metrics, audit) is told, and err is written as a
+// problem (see WriteError). For handlers that decide more than the
+// Require middleware express, such as a forward-auth endpoint.
+func Refuse(w http.ResponseWriter, r *http.Request, log *slog.Logger, p *relayauth.Principal, err error) {
+	observe(r, Decision{Principal: p, Err: err})
+	WriteError(w, r, log, err)
+}
+
 func require(check func(*http.Request, *relayauth.Principal) error) func(http.Handler) http.Handler {
 	return func(next http.Handler) http.Handler {
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {

@@ -46,6 +46,12 @@ func (s *server) routeTable() []route {
 		{"GET /healthz", s.handleHealthz()},
 		{"GET /readyz", s.handleReadyz()},
 	}
+	// Forward auth answers every method a gateway may ask with, on the
+	// bare path and with the original path after it (Envoy's path_prefix).
+	forward := authed(s.handleForward())
+	for _, m := range forwardMethods {
+		routes = append(routes, route{m + " " + forwardPath, forward}, route{m + " " + forwardPath + "/{path...}", forward})
+	}
 	if s.MetricsHandler != nil {
 		routes = append(routes, route{"GET /metrics", s.MetricsHandler})
 	}

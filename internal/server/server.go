@@ -53,10 +53,17 @@ type Deps struct {
 	// Throttle paces login attempts; throttle defaults when nil.
 	Throttle *throttle.Limiter
 
+	// RevocationSLA bounds how long a forward-auth answer may be reused
+	// (X-Relay-Cache-Max-Age); DefaultRevocationSLA when zero.
+	RevocationSLA time.Duration
+
 	AccessTTL  time.Duration // access-token lifetime
 	RefreshTTL time.Duration // idle timeout: a session unrefreshed this long ends
 	SessionTTL time.Duration // absolute timeout
 }
+
+// DefaultRevocationSLA is Deps.RevocationSLA when unset: config's default.
+const DefaultRevocationSLA = 5 * time.Second
 
 // server holds the dependencies every handler closes over.
 type server struct {
@@ -91,6 +98,9 @@ func newServer(d Deps) (*server, error) {
 	}
 	if d.Now == nil {
 		d.Now = time.Now
+	}
+	if d.RevocationSLA <= 0 {
+		d.RevocationSLA = DefaultRevocationSLA
 	}
 	if d.Audit == nil {
 		d.Audit = audit.New(d.Log)
