@@ -87,6 +87,9 @@ go test -race -count=1 ./...
 # items at random, so the budgets that rely on a pool are asserted here,
 # without it.
 go test -count=1 -run 'Allocat|TestSecurity07' ./token ./httpauth
+# The Python package (clients/python): mypy --strict and pytest against the
+# real server, in a throwaway virtual environment.
+bash scripts/test-python.sh
 
 # A brief run of every fuzz target (FUZZTIME executions each). The seed corpora already
 # ran above as ordinary tests.
