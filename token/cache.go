@@ -151,14 +151,27 @@ func (e *cached) fill(c *Claims, list []string) {
 }
 
 // constantTimeEqual compares two tokens without an early exit, so the
-// time taken says nothing of where they first differ.
+// time taken says nothing of where they first differ. It compares eight
+// bytes at a time: byte by byte, it was most of the cost of a hit.
 func constantTimeEqual(a, b string) bool {
 	if len(a) != len(b) {
 		return false
 	}
-	var d byte
-	for i := 0; i < len(a); i++ {
-		d |= a[i] ^ b[i]
+	var d uint64
+	i := 0
+	for ; i+8 <= len(a); i += 8 {
+		d |= load64(a[i:]) ^ load64(b[i:])
+	}
+	for ; i < len(a); i++ {
+		d |= uint64(a[i] ^ b[i])
 	}
 	return d == 0
+}
+
+// load64 reads the first eight bytes of s as one word: the compiler
+// merges the byte loads into one.
+func load64(s string) uint64 {
+	_ = s[7]
+	return uint64(s[0]) | uint64(s[1])<<8 | uint64(s[2])<<16 | uint64(s[3])<<24 |
+		uint64(s[4])<<32 | uint64(s[5])<<40 | uint64(s[6])<<48 | uint64(s[7])<<56
 }

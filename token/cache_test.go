@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"reflect"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -221,5 +222,28 @@ func TestCacheKeepsAccessTokensOnly(t *testing.T) {
 func TestCacheShardSize(t *testing.T) {
 	if n := unsafe.Sizeof(cacheShard{}); n != 64 {
 		t.Fatalf("a cache shard is %d bytes, want 64", n)
+	}
+}
+
+// TestConstantTimeEqual: equal exactly when the strings are, wherever
+// they differ, whatever their length against the eight-byte words.
+func TestConstantTimeEqual(t *testing.T) {
+	for n := range 40 {
+		a := strings.Repeat("x", n)
+		if !constantTimeEqual(a, a) {
+			t.Fatalf("length %d: a string differs from itself", n)
+		}
+		if constantTimeEqual(a, a+"x") || constantTimeEqual(a+"x", a) {
+			t.Fatalf("length %d: strings of different lengths are equal", n)
+		}
+		for i := range n {
+			for _, c := range []byte{'y', 'x' ^ 0x80, 'x' ^ 1} {
+				b := []byte(a)
+				b[i] = c
+				if constantTimeEqual(a, string(b)) {
+					t.Fatalf("length %d: a difference at byte %d (%#x) is not seen", n, i, c)
+				}
+			}
+		}
 	}
 }

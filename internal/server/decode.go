@@ -9,6 +9,7 @@ import (
 	"mime"
 	"net"
 	"net/http"
+	"net/url"
 	"reflect"
 	"strings"
 	"sync"
@@ -127,21 +128,195 @@ func seconds(field string, v *int64, limit time.Duration) (time.Duration, error)
 	return time.Duration(*v) * time.Second, nil
 }
 
-// decodeForm parses an application/x-www-form-urlencoded body.
-func decodeForm(w http.ResponseWriter, r *http.Request) error {
+// decodeFormValue reads an application/x-www-form-urlencoded body of at
+// most MaxBodyBytes and returns the value of its field name: "" when the
+// field is absent or empty, an error when it appears more than once (RFC
+// 6749 §3.1: parameters MUST NOT be included more than once; a proxy in
+// front may have judged the other one). The body and the URL's query are
+// refused where Request.ParseForm would refuse them (formValue), but no
+// url.Values is built for a body that carries one field: introspection is
+// on the path of every request a gateway checks.
+func decodeFormValue(w http.ResponseWriter, r *http.Request, name string) (string, error) {
 	if err := requireMediaType(r, "application/x-www-form-urlencoded"); err != nil {
-		return err
+		return "", err
 	}
-	r.Body = http.MaxBytesReader(w, r.Body, MaxBodyBytes)
-	if err := r.ParseForm(); err != nil {
-		return bodyError(err)
+	if r.Body == nil {
+		return "", errForm
 	}
-	return nil
+	b := formBuffers.Get().(*formBuffer)
+	defer formBuffers.Put(b)
+	body, err := b.read(http.MaxBytesReader(w, r.Body, MaxBodyBytes))
+	if err != nil {
+		return "", bodyError(err)
+	}
+	v, err := formValue(body, name)
+	if err != nil {
+		return "", err
+	}
+	if r.URL.RawQuery != "" {
+		if _, err := url.ParseQuery(r.URL.RawQuery); err != nil {
+			return "", bodyError(err)
+		}
+	}
+	return v, nil
+}
+
+// formBuffer holds a form body while it is parsed; bodies are at most
+// MaxBodyBytes, so every buffer goes back to the pool.
+type formBuffer struct{ buf []byte }
+
+var formBuffers = sync.Pool{New: func() any { return &formBuffer{buf: make([]byte, 0, 1024)} }}
+
+// read reads rd to its end into b, reusing b's memory.
+func (b *formBuffer) read(rd io.Reader) ([]byte, error) {
+	buf := b.buf[:0]
+	for {
+		if len(buf) == cap(buf) {
+			buf = append(buf, 0)[:len(buf)]
+		}
+		n, err := rd.Read(buf[len(buf):cap(buf)])
+		buf = buf[:len(buf)+n]
+		if err == io.EOF {
+			b.buf = buf
+			return buf, nil
+		}
+		if err != nil {
+			b.buf = buf
+			return nil, err
+		}
+	}
+}
+
+var (
+	// errForm is bodyError's answer to a form url.ParseQuery refuses: it
+	// quotes none of the body.
+	errForm         = fmt.Errorf("%w: the body could not be read or parsed", relayauth.ErrInvalid)
+	errFormFields   = fmt.Errorf("%w: form has more than %d fields", relayauth.ErrInvalid, maxFormFields)
+	errFormRepeated = fmt.Errorf("%w: a form field appears more than once", relayauth.ErrInvalid)
+)
+
+// maxFormFields is url.ParseQuery's limit on the number of fields.
+const maxFormFields = 10000
+
+// formValue returns the unescaped value of the field name of body, an
+// application/x-www-form-urlencoded form: "" when it is absent, an error
+// when it appears twice. It refuses every body url.ParseQuery refuses
+// (fields beyond its limit, a ';' in a field, a malformed %-escape in any
+// name or value), and otherwise answers as ParseQuery(body)[name] read
+// strictly: FuzzFormValue checks this. The value is a copy: body may be
+// reused.
+func formValue(body []byte, name string) (string, error) {
+	if bytes.Count(body, []byte("&")) >= maxFormFields {
+		return "", errFormFields
+	}
+	var value []byte
+	found := false
+	for len(body) > 0 {
+		var field []byte
+		field, body, _ = bytes.Cut(body, []byte("&"))
+		if bytes.IndexByte(field, ';') >= 0 {
+			return "", errForm
+		}
+		if len(field) == 0 {
+			continue
+		}
+		k, v, _ := bytes.Cut(field, []byte("="))
+		match, ok := unescapesTo(k, name)
+		if !ok || !validEscapes(v) {
+			return "", errForm
+		}
+		if match {
+			if found {
+				return "", errFormRepeated
+			}
+			value, found = v, true
+		}
+	}
+	return unescapeForm(value), nil
+}
+
+// validEscapes reports whether every '%' in s starts a %XX escape, as
+// url.QueryUnescape requires.
+func validEscapes(s []byte) bool {
+	for {
+		i := bytes.IndexByte(s, '%')
+		if i < 0 {
+			return true
+		}
+		if i+2 >= len(s) || !isHex(s[i+1]) || !isHex(s[i+2]) {
+			return false
+		}
+		s = s[i+3:]
+	}
+}
+
+// unescapesTo reports whether s, a form field name, unescapes to name,
+// and whether its escapes are valid, without building the unescaped name.
+func unescapesTo(s []byte, name string) (match, ok bool) {
+	if !validEscapes(s) {
+		return false, false
+	}
+	j := 0
+	for i := 0; i < len(s); i, j = i+1, j+1 {
+		c := s[i]
+		switch c {
+		case '%':
+			c = unhex(s[i+1])<<4 | unhex(s[i+2])
+			i += 2
+		case '+':
+			c = ' '
+		}
+		if j >= len(name) || name[j] != c {
+			return false, true
+		}
+	}
+	return j == len(name), true
+}
+
+// unescapeForm is url.QueryUnescape of s, whose escapes are valid, as a
+// new string.
+func unescapeForm(s []byte) string {
+	if bytes.IndexByte(s, '%') < 0 && bytes.IndexByte(s, '+') < 0 {
+		return string(s)
+	}
+	var t strings.Builder
+	t.Grow(len(s))
+	for i := 0; i < len(s); i++ {
+		switch c := s[i]; c {
+		case '%':
+			t.WriteByte(unhex(s[i+1])<<4 | unhex(s[i+2]))
+			i += 2
+		case '+':
+			t.WriteByte(' ')
+		default:
+			t.WriteByte(c)
+		}
+	}
+	return t.String()
+}
+
+func isHex(c byte) bool {
+	return '0' <= c && c <= '9' || 'a' <= c && c <= 'f' || 'A' <= c && c <= 'F'
+}
+
+func unhex(c byte) byte {
+	switch {
+	case c <= '9':
+		return c - '0'
+	case c <= 'F':
+		return c - 'A' + 10
+	default:
+		return c - 'a' + 10
+	}
 }
 
 func requireMediaType(r *http.Request, want string) error {
-	if len(r.Header["Content-Type"]) > 1 {
+	ct := r.Header["Content-Type"] // canonical name: no Get() cost
+	if len(ct) > 1 {
 		return fmt.Errorf("%w: more than one Content-Type header", relayauth.ErrInvalid)
+	}
+	if len(ct) == 1 && ct[0] == want {
+		return nil // what ParseMediaType would answer, without its parameter map
 	}
 	mt, _, err := mime.ParseMediaType(r.Header.Get("Content-Type"))
 	if err != nil || mt != want {
@@ -217,9 +392,14 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 		httpauth.WriteProblem(w, http.StatusInternalServerError, "internal error")
 		return
 	}
+	writeBody(w, status, b.buf.Bytes())
+}
+
+// writeBody answers body, encoded JSON, with status.
+func writeBody(w http.ResponseWriter, status int, body []byte) {
 	w.Header()["Content-Type"] = jsonContentType // shared, never modified: no allocation
 	w.WriteHeader(status)
-	_, _ = w.Write(b.buf.Bytes())
+	_, _ = w.Write(body)
 }
 
 var jsonContentType = []string{"application/json"}
