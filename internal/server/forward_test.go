@@ -3,6 +3,7 @@ package server
 import (
 	"encoding/json"
 	"net/http"
+	"net/http/httptest"
 	"strconv"
 	"strings"
 	"testing"
@@ -112,6 +113,17 @@ func TestForwardAuthAnswers(t *testing.T) {
 			hdr: []string{"X-Original-URI", "/orders?Access_Token=x"}, status: 400, chall: `Bearer realm="relayauth", error="invalid_request"`},
 		{name: "credential in Envoy's original query", path: "/auth/forward/orders?api_key=x", bearer: bob.AccessToken, status: 400},
 		{name: "Envoy's query is the original's, not requirements", path: "/auth/forward/orders?scopes=nothing-held", bearer: eve.AccessToken, status: 200},
+		{name: "requirements in X-Relay-Require", path: "/auth/forward", bearer: eve.AccessToken,
+			hdr: []string{"X-Relay-Require", "scopes=orders:write"}, status: 403, chall: `Bearer realm="relayauth", error="insufficient_scope"`},
+		{name: "Envoy's requirements in X-Relay-Require", path: "/auth/forward/tenants/acme/orders?scopes=x", bearer: eve.AccessToken,
+			hdr: []string{"X-Relay-Require", "tenant_path=/tenants/{tenant}"}, status: 404},
+		{name: "Envoy's requirements held", path: "/auth/forward/tenants/acme/orders", bearer: bob.AccessToken,
+			hdr: []string{"X-Relay-Require", "tenant_path=/tenants/{tenant}&scopes=orders:read"}, status: 200},
+		{name: "empty X-Relay-Require", path: "/auth/forward", bearer: eve.AccessToken, hdr: []string{"X-Relay-Require", ""}, status: 200},
+		{name: "requirements in the query and X-Relay-Require", path: "/auth/forward?scopes=orders:read", bearer: bob.AccessToken,
+			hdr: []string{"X-Relay-Require", "scopes=orders:read"}, status: 400},
+		{name: "unknown requirement in X-Relay-Require", path: "/auth/forward", bearer: bob.AccessToken,
+			hdr: []string{"X-Relay-Require", "scope=orders:read"}, status: 400},
 		{name: "original request not an absolute path", path: "/auth/forward", bearer: bob.AccessToken,
 			hdr: []string{"X-Original-URI", "http://evil/"}, status: 400},
 		{name: "unknown requirement", path: "/auth/forward?scope=orders:read", bearer: bob.AccessToken, status: 400},
@@ -150,6 +162,19 @@ func TestForwardAuthAnswers(t *testing.T) {
 			}
 		})
 	}
+}
+
+// Two X-Relay-Require headers are a 400: one of them may be a client's.
+func TestForwardAuthRequireTwice(t *testing.T) {
+	h := newHarness(t)
+	admin := h.loginAdmin()
+	req := httptest.NewRequest("GET", "/auth/forward", nil)
+	req.Header.Set("Authorization", "Bearer "+admin.AccessToken)
+	req.Header.Add(hdrRequire, "scopes=orders:read")
+	req.Header.Add(hdrRequire, "roles=admin")
+	rec := httptest.NewRecorder()
+	h.h.ServeHTTP(rec, req)
+	wantProblem(t, response{status: rec.Code, header: rec.Header(), body: rec.Body.Bytes()}, http.StatusBadRequest)
 }
 
 func TestForwardAuthAPIKey(t *testing.T) {

@@ -18,7 +18,8 @@ import (
 // Authenticate reads it; what the request must hold comes from the
 // gateway's own configuration (the auth URL's query); a yes carries the
 // identity for the upstream in X-Relay-* headers. Headers of that name in
-// the request are never read: a client may have sent them.
+// the request are never read: a client may have sent them. The one
+// X-Relay-* request header read, X-Relay-Require, only adds requirements.
 
 // forwardPath is the endpoint; "forwardPath/<original path>" is the form
 // Envoy's path_prefix produces.
@@ -39,6 +40,14 @@ const (
 	hdrExpiresAt = "X-Relay-Expires-At"    // Unix seconds; empty: never
 	hdrMaxAge    = "X-Relay-Cache-Max-Age" // whole seconds the answer may be reused
 )
+
+// hdrRequire carries the requirements when the gateway cannot put them
+// in the auth URL's query: Envoy's ext_authz HTTP service appends the
+// original path to a fixed prefix, but sets headers of its own on the
+// check request (headers_to_add). A requirement can only refuse, so a
+// client who sends this header through a gateway that passes it on can
+// only refuse itself; and a rule given both ways is a 400.
+const hdrRequire = "X-Relay-Require"
 
 // maxOriginalURI bounds the original request's URI (nginx's default
 // large_client_header_buffers is 8k).
@@ -274,6 +283,26 @@ func (rule *forwardRule) check(p *relayauth.Principal, uri string) error {
 	return nil
 }
 
+// forwardRequirements returns the requirements of a forward-auth request,
+// in the query's syntax: from the auth URL's query, unless it is the
+// original request's (suffix), or from the X-Relay-Require header.
+func forwardRequirements(r *http.Request, suffix bool) (string, error) {
+	query := r.URL.RawQuery
+	if suffix {
+		query = ""
+	}
+	values := r.Header[hdrRequire]
+	switch {
+	case len(values) == 0:
+		return query, nil
+	case len(values) > 1:
+		return "", forwardInvalid("more than one %s header", hdrRequire)
+	case query != "":
+		return "", forwardInvalid("requirements both in the query and in %s", hdrRequire)
+	}
+	return values[0], nil
+}
+
 // forwardAnswer backs the identity headers' value slices: one allocation
 // for all eight.
 type forwardAnswer [8]string
@@ -286,12 +315,15 @@ func (s *server) handleForward() http.Handler {
 			httpauth.Refuse(w, r, s.Log, p, err)
 			return
 		}
-		var rule forwardRule
-		if !suffix {
-			if rule, err = parseForwardRule(r.URL.RawQuery); err != nil {
-				httpauth.Refuse(w, r, s.Log, p, err)
-				return
-			}
+		raw, err := forwardRequirements(r, suffix)
+		if err != nil {
+			httpauth.Refuse(w, r, s.Log, p, err)
+			return
+		}
+		rule, err := parseForwardRule(raw)
+		if err != nil {
+			httpauth.Refuse(w, r, s.Log, p, err)
+			return
 		}
 		if err := rule.check(p, uri); err != nil {
 			httpauth.Refuse(w, r, s.Log, p, err)
