@@ -23,6 +23,21 @@ need_redis() {
   $sudo systemctl disable --now redis-server >/dev/null 2>&1 || true
 }
 
+# nginx for the end-to-end test of deploy/nginx (cmd/relayauth's
+# TestNginx*): Debian's nginx-light has ngx_http_auth_request_module. The
+# test runs its own nginx on a free loopback port; the package's service is
+# stopped. Without nginx the test skips, and fails under CI=true.
+need_nginx() {
+  command -v nginx >/dev/null 2>&1 || [ -x /usr/sbin/nginx ] && return 0
+  echo "test.sh: nginx is missing; installing Debian's nginx-light" >&2
+  local sudo=""
+  [ "$(id -u)" -ne 0 ] && sudo="sudo"
+  $sudo apt-get update -qq >/dev/null || true
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq nginx-light >/dev/null ||
+    DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq nginx >/dev/null || return 1
+  $sudo systemctl disable --now nginx >/dev/null 2>&1 || true
+}
+
 free_port() { go run ./scripts/freeport; }
 
 redis_dir=""
@@ -79,6 +94,14 @@ if need_redis; then
   fi
 else
   echo "test.sh: redis-server could not be installed; Redis tests will skip (and fail under CI=true)" >&2
+fi
+
+if need_nginx; then
+  RELAY_TEST_NGINX=$(command -v nginx || echo /usr/sbin/nginx)
+  export RELAY_TEST_NGINX
+  echo "test.sh: $("$RELAY_TEST_NGINX" -v 2>&1) for the gateway tests"
+else
+  echo "test.sh: nginx could not be installed; the gateway tests will skip (and fail under CI=true)" >&2
 fi
 
 go vet ./...
