@@ -1,5 +1,5 @@
 # The README's two commands: `go run ./cmd/relayauth serve --dev` and `make test`.
-.PHONY: test ci bench build fmt vet loadtest
+.PHONY: test ci bench build fmt vet loadtest loadtest-fastapi
 
 # Every test, with everything it needs (installs and starts redis-server).
 test:
@@ -16,6 +16,11 @@ bench:
 # outage); about three minutes. Not part of test or CI.
 loadtest:
 	./scripts/loadtest.sh
+
+# What the Python package's FastAPI dependency costs a route: wrk against one
+# uvicorn worker, with and without it, the cache off and on. Not part of test.
+loadtest-fastapi:
+	./scripts/loadtest-fastapi.sh
 
 build:
 	go build -o bin/relayauth ./cmd/relayauth
