@@ -23,6 +23,17 @@ need_redis() {
   $sudo systemctl disable --now redis-server >/dev/null 2>&1 || true
 }
 
+# The console's browser tests drive Debian's chromium (never a browser
+# downloaded at run time); they skip without it, and fail under CI=true.
+need_chromium() {
+  command -v chromium >/dev/null 2>&1 && return 0
+  echo "test.sh: chromium is missing; installing Debian's package" >&2
+  local sudo=""
+  [ "$(id -u)" -ne 0 ] && sudo="sudo"
+  $sudo apt-get update -qq >/dev/null || true
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq chromium >/dev/null
+}
+
 free_port() { go run ./scripts/freeport; }
 
 redis_dir=""
@@ -80,6 +91,8 @@ if need_redis; then
 else
   echo "test.sh: redis-server could not be installed; Redis tests will skip (and fail under CI=true)" >&2
 fi
+
+need_chromium || echo "test.sh: chromium could not be installed; the console's browser tests will skip (and fail under CI=true)" >&2
 
 go vet ./...
 go test -race -count=1 ./...
