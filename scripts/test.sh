@@ -12,13 +12,19 @@ cd "$(dirname "$0")/.."
 # (golang/go#75804, fixed in go1.27). A count has no deadline to race.
 FUZZTIME=${FUZZTIME:-100000x}
 
+sudo=""
+[ "$(id -u)" -ne 0 ] && sudo="sudo"
+
+# apt_install PACKAGE: install one of Debian's packages.
+apt_install() {
+  echo "test.sh: $1 is missing; installing Debian's package" >&2
+  $sudo apt-get update -qq >/dev/null || true
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq "$1" >/dev/null
+}
+
 need_redis() {
   command -v redis-server >/dev/null 2>&1 && return 0
-  echo "test.sh: redis-server is missing; installing Debian's package" >&2
-  local sudo=""
-  [ "$(id -u)" -ne 0 ] && sudo="sudo"
-  $sudo apt-get update -qq >/dev/null || true
-  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq redis-server >/dev/null
+  apt_install redis-server || return 1
   # The package starts a system service; the tests use their own instance.
   $sudo systemctl disable --now redis-server >/dev/null 2>&1 || true
 }
@@ -26,12 +32,7 @@ need_redis() {
 # The console's browser tests drive Debian's chromium (never a browser
 # downloaded at run time); they skip without it, and fail under CI=true.
 need_chromium() {
-  command -v chromium >/dev/null 2>&1 && return 0
-  echo "test.sh: chromium is missing; installing Debian's package" >&2
-  local sudo=""
-  [ "$(id -u)" -ne 0 ] && sudo="sudo"
-  $sudo apt-get update -qq >/dev/null || true
-  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq chromium >/dev/null
+  command -v chromium >/dev/null 2>&1 || apt_install chromium
 }
 
 free_port() { go run ./scripts/freeport; }
