@@ -16,6 +16,7 @@ import (
 	"github.com/chromedp/cdproto/cdp"
 	"github.com/chromedp/cdproto/page"
 	"github.com/chromedp/chromedp"
+	"github.com/chromedp/chromedp/kb"
 )
 
 // The operator console, driven in a real headless Chromium against the real
@@ -137,7 +138,20 @@ func (b tab) screenshot(name string) {
 	}
 }
 
-// pwned reports whether any injected markup ran.
+// labelled fails the test if a visible control has no accessible name: a
+// label, an aria-label, or a button's text.
+func (b tab) labelled() {
+	b.t.Helper()
+	missing := b.eval(`JSON.stringify([...document.querySelectorAll('input, button, select, textarea')]
+		.filter(e => e.offsetParent !== null)
+		.filter(e => !(e.labels && e.labels.length) && !e.getAttribute('aria-label') && !(e.tagName === 'BUTTON' && e.textContent.trim()))
+		.map(e => e.outerHTML))`)
+	if missing != "[]" {
+		b.t.Errorf("controls without a label: %s", missing)
+	}
+}
+
+// notPwned fails the test if any injected markup ran.
 func (b tab) notPwned() {
 	b.t.Helper()
 	if v := b.eval(`String(window.__pwned)`); v != "undefined" {
@@ -207,7 +221,12 @@ func TestConsoleBrowser(t *testing.T) {
 		b.t = t
 		b.do("open the console", chromedp.Navigate(consoleURL), chromedp.WaitVisible(chromedp.CSS("#page-signin")))
 		b.screenshot("signin")
-		b.do("sign in", chromedp.SendKeys(chromedp.CSS("#password"), e2ePassword), chromedp.Click(chromedp.CSS("#signin-submit")))
+		// By keyboard: the password field has the focus, Enter submits.
+		if focused := b.eval(`document.activeElement.id`); focused != "password" {
+			t.Errorf("focus on the sign-in page is on %q, want the password", focused)
+		}
+		b.labelled()
+		b.do("sign in", chromedp.SendKeys(chromedp.CSS("#password"), e2ePassword+kb.Enter))
 		b.waitFor("the overview", `!document.getElementById('page-overview').hidden && document.getElementById('ready').textContent === 'Ready' && !!document.querySelector('#chart svg polyline')`)
 		if got := b.eval(`document.querySelector('#signing').textContent`); !strings.Contains(got, "HS256") {
 			t.Errorf("signing card: %q", got)
@@ -219,6 +238,7 @@ func TestConsoleBrowser(t *testing.T) {
 		if got := b.eval(`JSON.stringify([localStorage.length, sessionStorage.length, location.href, document.cookie])`); got != `[0,0,"`+consoleURL+`#/overview",""]` {
 			t.Errorf("storage, URL, script-visible cookies: %s", got)
 		}
+		b.labelled()
 		b.screenshot("overview")
 	})
 
@@ -235,6 +255,7 @@ func TestConsoleBrowser(t *testing.T) {
 		if n := b.eval(`String(document.querySelectorAll('#sessions-table script, #sessions-table img').length)`); n != "0" {
 			t.Errorf("the user agent became %s elements", n)
 		}
+		b.labelled()
 		b.screenshot("sessions")
 		b.do("revoke", chromedp.Click(chromedp.CSS("#sessions-table tr[data-session] button")), chromedp.WaitVisible(chromedp.CSS("#confirm")))
 		if text := b.eval(`document.getElementById('confirm-text').textContent`); !strings.Contains(text, `"alice"`) || !strings.Contains(text, `"acme"`) {
@@ -295,6 +316,7 @@ func TestConsoleBrowser(t *testing.T) {
 				t.Errorf("during the grace period a key answers %d", status)
 			}
 		}
+		b.labelled()
 		b.screenshot("keys-rotated")
 		b.do("hide the key", chromedp.Click(chromedp.CSS("#secret-done")))
 		b.eval(row + `.querySelectorAll('button')[1].click(), ''`) // Revoke

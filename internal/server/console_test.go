@@ -180,6 +180,22 @@ func TestConsoleSignInRefusals(t *testing.T) {
 	}
 }
 
+// The console passes the login's throttling on as it is: a 429 with
+// Retry-After, which the page turns into "retry in N s".
+func TestConsoleSignInThrottled(t *testing.T) {
+	h := newHarness(t, withConsole)
+	var r response
+	for range 7 { // 5 free failures, a 6th that starts a lockout, a 7th during it
+		r = h.do("POST", "/console/api/session", "", `{"username":"admin","password":"wrong"}`)
+	}
+	if r.status != http.StatusTooManyRequests || r.header.Get("Retry-After") == "" {
+		t.Fatalf("after 7 failures: %d, Retry-After %q", r.status, r.header.Get("Retry-After"))
+	}
+	if r := h.do("POST", "/console/api/session", "", `{"username":"admin","password":"`+testAdminPassword+`"}`); r.status != http.StatusTooManyRequests {
+		t.Errorf("the right password during a lockout: %d", r.status)
+	}
+}
+
 // A request from another origin, or without the CSRF token, changes
 // nothing: the cookie alone is not enough.
 func TestConsoleCSRF(t *testing.T) {
