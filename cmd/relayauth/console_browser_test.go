@@ -226,12 +226,15 @@ func TestConsoleBrowser(t *testing.T) {
 			t.Errorf("focus on the sign-in page is on %q, want the password", focused)
 		}
 		b.labelled()
+		b.do("a wrong password", chromedp.SendKeys(chromedp.CSS("#password"), "wrong"+kb.Enter))
+		b.waitFor("the refusal", `document.getElementById('error').textContent === 'Sign-in refused: unauthenticated: invalid username or password.'`)
+		b.set("#password", "")
 		b.do("sign in", chromedp.SendKeys(chromedp.CSS("#password"), e2ePassword+kb.Enter))
 		b.waitFor("the overview", `!document.getElementById('page-overview').hidden && document.getElementById('ready').textContent === 'Ready' && !!document.querySelector('#chart svg polyline')`)
 		if got := b.eval(`document.querySelector('#signing').textContent`); !strings.Contains(got, "HS256") {
 			t.Errorf("signing card: %q", got)
 		}
-		if got := b.eval(`document.querySelector('#chart svg').getAttribute('aria-label')`); !strings.Contains(got, "Failed logins 1") {
+		if got := b.eval(`document.querySelector('#chart svg').getAttribute('aria-label')`); !strings.Contains(got, "Failed logins 2") {
 			t.Errorf("chart: %q", got)
 		}
 		// Nothing the console holds is in web storage or the URL.

@@ -27,7 +27,7 @@
   }
 
   class APIError extends Error {
-    constructor(status, message) { super(message); this.status = status; }
+    constructor(status, message, detail) { super(message); this.status = status; this.detail = detail || ''; }
   }
 
   // explain turns a refusal into a sentence an operator can act on.
@@ -65,7 +65,7 @@
     let data = null;
     try { data = await res.json(); } catch (e) { data = null; }
     if (!res.ok) {
-      const err = new APIError(res.status, explain(res.status, data, res.headers));
+      const err = new APIError(res.status, explain(res.status, data, res.headers), data && data.detail);
       if (res.status === 401 && state.who) signedOut(err.message);
       throw err;
     }
@@ -170,7 +170,8 @@
       location.hash = '#/overview';
       route();
     } catch (e) {
-      fail(e);
+      if (e.status === 401) showError('Sign-in refused: ' + (e.detail || 'wrong credentials') + '.');
+      else fail(e);
     } finally {
       $('signin-submit').disabled = false;
     }
