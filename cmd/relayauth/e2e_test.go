@@ -862,3 +862,18 @@ func TestTwoInstancesRevocation(t *testing.T) {
 		t.Fatalf("B's propagation histogram is empty:\n%s", regexp.MustCompile(`(?m)^auth_revocation.*$`).FindAll(body, -1))
 	}
 }
+
+// The console in production is in the safety report, as a warning: check
+// passes and names it, so an operator knows it is on.
+func TestCheckReportsConsoleInProduction(t *testing.T) {
+	env := merge(prodEnv(fakeRedis(t, checkRedisPassword)), map[string]string{"CONSOLE_ENABLED": "true"})
+	var out strings.Builder
+	if err := run(context.Background(), []string{"check"}, envFunc(env), nil, &out, io.Discard); err != nil {
+		t.Fatalf("check: %v", err)
+	}
+	for _, want := range []string{"WARNING CONSOLE_ENABLED: the operator console is on", "configuration OK for production"} {
+		if !strings.Contains(out.String(), want) {
+			t.Errorf("check output lacks %q:\n%s", want, out.String())
+		}
+	}
+}
