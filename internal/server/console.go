@@ -265,6 +265,12 @@ func sameOrigin(r *http.Request) error {
 // consoleGuard admits a console API request: same origin, a live console
 // session, and its CSRF token in the header.
 func (s *server) consoleGuard(next func(http.ResponseWriter, *http.Request, *consoleSession, string)) http.Handler {
+	return s.consoleAdmit(true, next)
+}
+
+// consoleAdmit admits a same-origin request of a live console session,
+// with its CSRF token when csrf is set.
+func (s *server) consoleAdmit(csrf bool, next func(http.ResponseWriter, *http.Request, *consoleSession, string)) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if err := sameOrigin(r); err != nil {
 			httpauth.WriteError(w, r, s.Log, err)
@@ -278,7 +284,7 @@ func (s *server) consoleGuard(next func(http.ResponseWriter, *http.Request, *con
 			return
 		}
 		got := r.Header.Get(csrfHeader)
-		if subtle.ConstantTimeCompare([]byte(got), []byte(cs.csrf)) != 1 {
+		if csrf && subtle.ConstantTimeCompare([]byte(got), []byte(cs.csrf)) != 1 {
 			s.Audit.Log(r.Context(), audit.Event{Action: "console.csrf", Outcome: audit.Denied,
 				Actor: cs.who.Subject, ActorTenant: cs.who.Tenant, Target: r.Method + " " + r.URL.Path})
 			httpauth.WriteError(w, r, s.Log, errCSRF)
@@ -357,19 +363,10 @@ func (s *server) handleConsoleSignIn(login, me http.Handler) http.Handler {
 }
 
 // handleConsoleWho tells a reloaded console page who is signed in, and
-// its CSRF token. Only a page of this origin can read the answer.
+// its CSRF token: the one console request that needs no token, as it is
+// where the page gets it. Only a page of this origin can read the answer.
 func (s *server) handleConsoleWho() http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if err := sameOrigin(r); err != nil {
-			httpauth.WriteError(w, r, s.Log, err)
-			return
-		}
-		cs, ok := s.consoles.get(s.cookieValue(r), s.Now())
-		if !ok {
-			s.setConsoleCookie(w, "", -1)
-			httpauth.WriteError(w, r, s.Log, errConsoleSignIn)
-			return
-		}
+	return s.consoleAdmit(false, func(w http.ResponseWriter, r *http.Request, cs *consoleSession, _ string) {
 		writeJSON(w, http.StatusOK, consoleAnswer{consoleWho: cs.who, CSRFToken: cs.csrf, Environment: s.Env})
 	})
 }
