@@ -166,9 +166,9 @@
       adopt(await api('POST', '/console/api/session', body));
       $('password').value = '';
       $('apikey').value = '';
-      say('Signed in as ' + state.who.subject + '.');
       location.hash = '#/overview';
       route();
+      say('Signed in as ' + state.who.subject + '.');
     } catch (e) {
       if (e.status === 401) showError('Sign-in refused: ' + (e.detail || 'wrong credentials') + '.');
       else fail(e);
@@ -482,6 +482,7 @@
 
   function route() {
     clearInterval(state.timer);
+    say('');
     let page = (location.hash.match(/^#\/(\w+)/) || [])[1] || 'overview';
     if (!state.who) page = 'signin';
     else if (!(page in pages) || (page === 'migrations' && !isAdmin())) page = 'overview';
