@@ -138,6 +138,12 @@ func (b tab) screenshot(name string) {
 	}
 }
 
+// refusal waits for the error banner to begin with want.
+func (b tab) refusal(status, want string) {
+	b.t.Helper()
+	b.waitFor("the "+status+" refusal, "+want, `(e => !e.hidden && e.textContent.startsWith(`+jsString(want)+`))(document.getElementById('error'))`)
+}
+
 // labelled fails the test if a visible control has no accessible name: a
 // label, an aria-label, or a button's text.
 func (b tab) labelled() {
@@ -297,6 +303,18 @@ func TestConsoleBrowser(t *testing.T) {
 			t.Fatalf("the key the console showed: %d", status)
 		}
 		b.waitFor("the key's row", `[...document.querySelectorAll('#keys-table tr[data-key]')].some(r => r.cells[0].textContent === `+jsString(name)+`)`)
+		// The API's refusals are sentences: a name taken (409), a bad scope (400).
+		b.do("hide the key", chromedp.Click(chromedp.CSS("#secret-done")))
+		b.set("#c-tenant", "acme")
+		b.do("the same name again", chromedp.SendKeys(chromedp.CSS("#c-name"), name), chromedp.Click(chromedp.CSS("#key-create button[type=submit]")))
+		b.refusal("409", "Conflict: API key name already used in this tenant")
+		b.set("#c-name", "bad-scope")
+		b.set("#c-appscopes", "Not A Scope")
+		b.do("a bad scope", chromedp.Click(chromedp.CSS("#key-create button[type=submit]")))
+		b.refusal("400", `The server refused the request: invalid request: unknown scope "Not A Scope"`)
+		if b.eval(`String(document.getElementById('secret').hidden)`) != "true" {
+			t.Error("a refused create shows a key panel")
+		}
 		b.screenshot("keys-created")
 		b.do("reload", chromedp.Reload(), chromedp.WaitVisible(chromedp.CSS("#keys-table")))
 		b.waitFor("the list after a reload", `document.querySelectorAll('#keys-table tr[data-key]').length >= 3`)
@@ -395,6 +413,23 @@ func TestConsoleBrowser(t *testing.T) {
 		b.waitFor("the overview, still signed in", `document.getElementById('ready').textContent === 'Ready'`)
 	})
 
+	t.Run("revoking the console's own session signs it out", func(t *testing.T) {
+		b.t = t
+		b.do("sessions of admin", chromedp.Navigate(consoleURL+"#/sessions"), chromedp.WaitVisible(chromedp.CSS("#page-sessions")))
+		b.set("#f-tenant", "platform")
+		b.set("#f-subject", "admin")
+		b.do("find", chromedp.Click(chromedp.CSS("#sessions-filter button")))
+		b.waitFor("the console's session", `[...document.querySelectorAll('#sessions-table tr[data-session]')].some(r => r.textContent.includes('this console'))`)
+		b.eval(`[...document.querySelectorAll('#sessions-table tr[data-session]')].find(r => r.textContent.includes('this console')).querySelector('button').click(), ''`)
+		b.do("confirm", chromedp.WaitVisible(chromedp.CSS("#confirm")))
+		if text := b.eval(`document.getElementById('confirm-text').textContent`); !strings.Contains(text, "you will be signed out") {
+			t.Errorf("the confirmation does not warn: %q", text)
+		}
+		b.do("revoke", chromedp.Click(chromedp.CSS("#confirm-ok")), chromedp.WaitVisible(chromedp.CSS("#page-signin")))
+		b.refusal("401", "You are signed out: ")
+		b.do("sign in again", chromedp.SendKeys(chromedp.CSS("#password"), e2ePassword+kb.Enter), chromedp.WaitVisible(chromedp.CSS("#page-overview")))
+	})
+
 	t.Run("sign out ends the session", func(t *testing.T) {
 		b.t = t
 		b.do("sign out", chromedp.Click(chromedp.CSS("#signout")), chromedp.WaitVisible(chromedp.CSS("#page-signin")))
@@ -424,8 +459,37 @@ func TestConsoleBrowser(t *testing.T) {
 		if hidden := b.eval(`String(document.querySelector('#nav a[data-page=migrations]').hidden)`); hidden != "true" {
 			t.Error("a tenant admin is offered the migrations")
 		}
+		// What the API refuses a tenant admin, the console says: a key in
+		// another tenant (403), another tenant's sessions (404).
+		b.set("#c-tenant", "globex")
+		b.set("#c-name", "sneaky")
+		b.do("a key in another tenant", chromedp.Click(chromedp.CSS("#key-create button[type=submit]")))
+		b.refusal("403", "Not allowed: forbidden: the caller may act only in its own tenant")
+		b.do("sessions", chromedp.Navigate(consoleURL+"#/sessions"), chromedp.WaitVisible(chromedp.CSS("#page-sessions")))
+		b.set("#f-tenant", "globex")
+		b.do("revoke another tenant", chromedp.Click(chromedp.CSS("#revoke-tenant")), chromedp.WaitVisible(chromedp.CSS("#confirm")), chromedp.Click(chromedp.CSS("#confirm-ok")))
+		b.refusal("404", "Not found, or not in your tenant: ")
+		if status, _ := c.call("GET", "/auth/me", bobToken, ""); status != 200 {
+			t.Errorf("a tenant admin's console revoked another tenant: %d", status)
+		}
 		b.do("sign out", chromedp.Click(chromedp.CSS("#signout")), chromedp.WaitVisible(chromedp.CSS("#page-signin")))
 		b.notPwned()
+	})
+
+	t.Run("a locked-out sign-in says when to retry", func(t *testing.T) {
+		b.t = t
+		b.do("the password method", chromedp.Click(chromedp.CSS("input[name=method][value=password]")))
+		// Two failures so far; 5 are free, the 6th starts a lockout.
+		for range 8 {
+			b.eval(`document.getElementById('error').hidden = true, document.getElementById('password').value = '', ''`)
+			b.do("a wrong password", chromedp.SendKeys(chromedp.CSS("#password"), "wrong"+kb.Enter))
+			b.waitFor("the answer", `!document.getElementById('error').hidden && !document.getElementById('signin-submit').disabled`)
+			if strings.HasPrefix(b.eval(`document.getElementById('error').textContent`), "Too many") {
+				break
+			}
+		}
+		b.refusal("429", "Too many attempts; retry in ")
+		b.screenshot("signin-throttled")
 	})
 	t.Logf("browser tests took %v", time.Since(start).Round(time.Millisecond))
 }

@@ -141,8 +141,7 @@
     $('nav').hidden = true;
     for (const id of ['f-tenant', 'c-tenant', 'k-tenant']) $(id).readOnly = false;
     if (msg) showError(msg);
-    location.hash = '#/signin';
-    route();
+    go('signin');
   }
 
   function adopt(answer) {
@@ -166,8 +165,7 @@
       adopt(await api('POST', '/console/api/session', body));
       $('password').value = '';
       $('apikey').value = '';
-      location.hash = '#/overview';
-      route();
+      go('overview');
       say('Signed in as ' + state.who.subject + '.');
     } catch (e) {
       if (e.status === 401) showError('Sign-in refused: ' + (e.detail || 'wrong credentials') + '.');
@@ -495,6 +493,13 @@
     if (page === 'signin') { $(document.querySelector('input[name=method]:checked').value === 'apikey' ? 'apikey' : 'password').focus(); return; }
     pages[page]();
     if (page === 'overview') state.timer = setInterval(loadOverview, 15000);
+  }
+
+  // go shows a page without a hashchange event, which would clear the
+  // message that sent us there.
+  function go(page) {
+    history.replaceState(null, '', '#/' + page);
+    route();
   }
 
   function init() {
