@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/chromedp/cdproto/cdp"
+	"github.com/chromedp/cdproto/fetch"
 	"github.com/chromedp/cdproto/page"
 	"github.com/chromedp/chromedp"
 	"github.com/chromedp/chromedp/kb"
@@ -135,6 +136,40 @@ func (b tab) screenshot(name string) {
 	}
 	if err := os.WriteFile(filepath.Join(b.shot, name+".png"), png, 0o644); err != nil {
 		b.t.Fatal(err)
+	}
+}
+
+// answer makes the tab receive status and body for requests matching the
+// URL patterns, until the returned stop is called.
+func (b tab) answer(status int64, body string, patterns ...string) (stop func()) {
+	b.t.Helper()
+	ctx, cancel := context.WithCancel(b.ctx)
+	target := chromedp.FromContext(b.ctx).Target
+	paused := chromedp.Events(ctx, fetch.RequestPaused)
+	var ps []*fetch.RequestPattern
+	for _, p := range patterns {
+		ps = append(ps, &fetch.RequestPattern{URLPattern: p})
+	}
+	if _, err := cdp.Call(ctx, target, fetch.Enable, fetch.EnableParams{Patterns: ps}); err != nil {
+		b.t.Fatalf("intercepting: %v", err)
+	}
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for ev, err := range paused {
+			if err != nil {
+				return
+			}
+			_, _ = cdp.Call(ctx, target, fetch.FulfillRequest, fetch.FulfillRequestParams{
+				RequestID: ev.RequestID, ResponseCode: status, Body: []byte(body),
+				ResponseHeaders: []*fetch.HeaderEntry{{Name: "Content-Type", Value: "application/problem+json"}, {Name: "Retry-After", Value: "1"}},
+			})
+		}
+	}()
+	return func() {
+		_, _ = cdp.Call(b.ctx, target, fetch.Disable, cdp.Empty{})
+		cancel()
+		<-done
 	}
 }
 
@@ -474,6 +509,22 @@ func TestConsoleBrowser(t *testing.T) {
 		}
 		b.do("sign out", chromedp.Click(chromedp.CSS("#signout")), chromedp.WaitVisible(chromedp.CSS("#page-signin")))
 		b.notPwned()
+	})
+
+	t.Run("a store that cannot vouch is said, not a blank page", func(t *testing.T) {
+		b.t = t
+		// The memory store here cannot fail, so the browser is handed the
+		// answer the API gives when a store cannot vouch (503, problem+json,
+		// Retry-After) for the readiness and the session list.
+		stop := b.answer(503, `{"type":"urn:relayauth:problem:unavailable","title":"Service Unavailable","status":503,"detail":"temporarily unavailable; retry shortly"}`,
+			"*/console/api/readyz", "*/console/api/auth/sessions*")
+		b.do("sign in with the tenant admin's key", chromedp.Navigate(consoleURL), chromedp.WaitVisible(chromedp.CSS("#page-signin")),
+			chromedp.Click(chromedp.CSS("input[name=method][value=apikey]")), chromedp.SendKeys(chromedp.CSS("#apikey"), tenantKey+kb.Enter))
+		b.waitFor("not ready", `document.getElementById('ready').textContent === 'Not ready: session store unreachable'`)
+		b.refusal("503", "The server cannot vouch for this right now")
+		b.screenshot("overview-unavailable")
+		stop()
+		b.do("sign out", chromedp.Click(chromedp.CSS("#signout")), chromedp.WaitVisible(chromedp.CSS("#page-signin")))
 	})
 
 	t.Run("a locked-out sign-in says when to retry", func(t *testing.T) {
