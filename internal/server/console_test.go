@@ -73,7 +73,7 @@ func (c *console) call(method, path string, body any, hdr ...string) response {
 
 func TestConsoleOffByDefault(t *testing.T) {
 	h := newHarness(t)
-	for _, p := range []string{"/console/", "/console/console.js", "/console/api/session"} {
+	for _, p := range []string{"/console", "/console/", "/console/console.js", "/console/api/session"} {
 		if r := h.do("GET", p, "", nil); r.status != http.StatusNotFound {
 			t.Errorf("GET %s with the console off: %d, want 404", p, r.status)
 		}
@@ -101,6 +101,9 @@ func TestConsolePage(t *testing.T) {
 		if r.header.Get("X-Frame-Options") != "DENY" || r.header.Get("Cache-Control") != "no-store" {
 			t.Errorf("GET %s: X-Frame-Options %q, Cache-Control %q", tt.path, r.header.Get("X-Frame-Options"), r.header.Get("Cache-Control"))
 		}
+	}
+	if r := h.do("GET", "/console", "", nil); r.status != http.StatusPermanentRedirect || r.header.Get("Location") != "/console/" {
+		t.Errorf("GET /console: %d %q", r.status, r.header.Get("Location"))
 	}
 	if r := h.do("GET", "/console/secret.txt", "", nil); r.status != http.StatusNotFound {
 		t.Errorf("unknown asset: %d", r.status)

@@ -60,6 +60,7 @@ func (s *server) routeTable() []route {
 		// handlers as any client, so the API's rules apply unchanged.
 		refresh := s.handleRefresh()
 		routes = append(routes,
+			route{"GET /console", http.RedirectHandler("/console/", http.StatusPermanentRedirect)},
 			route{"GET /console/{$}", consoleHeaders(s.handleConsoleAsset())},
 			route{"GET /console/{file}", consoleHeaders(s.handleConsoleAsset())},
 			route{"POST /console/api/session", consoleHeaders(s.handleConsoleSignIn(s.handleLogin(), authed(s.handleMe())))},
