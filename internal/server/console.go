@@ -81,16 +81,18 @@ var consoleProxied = []string{
 // consoleSession is one signed-in console: the credential it acts with,
 // which never leaves the server, and its CSRF token.
 type consoleSession struct {
-	csrf    string
-	created time.Time
+	// Set at sign-in, before the session is shared; never changed.
+	csrf      string
+	created   time.Time
+	who       consoleWho
+	apiKey    relayauth.Secret // set when signed in with an API key
+	sessionID string           // else the Relay Auth session it signed in
 
 	mu       sync.Mutex // guards the fields below, and serialises renewal
 	lastUsed time.Time
-	apiKey   relayauth.Secret // set when signed in with an API key
-	access   relayauth.Secret // else the session's tokens
+	access   relayauth.Secret // the session's tokens (password sign-in)
 	refresh  relayauth.Secret
 	expires  time.Time // of access
-	who      consoleWho
 }
 
 // consoleWho is the signed-in principal as the console shows it.
@@ -337,19 +339,19 @@ func (s *server) handleConsoleSignIn(login, me http.Handler) http.Handler {
 				httpauth.WriteError(w, r, s.Log, err)
 				return
 			}
-			cs.access, cs.refresh = relayauth.Secret(p.AccessToken), relayauth.Secret(p.RefreshToken)
+			cs.access, cs.refresh, cs.sessionID = relayauth.Secret(p.AccessToken), relayauth.Secret(p.RefreshToken), p.SessionID
 			cs.expires = now.Add(time.Duration(p.ExpiresIn) * time.Second)
 		default:
 			httpauth.WriteError(w, r, s.Log, fmt.Errorf(`%w: give "username" and "password", or "api_key"`, relayauth.ErrInvalid))
 			return
 		}
 		c := s.internal(r, me, http.MethodGet, "/auth/me", nil, cs.credential())
-		if c.status != http.StatusOK {
+		err := json.Unmarshal(c.body.Bytes(), &cs.who)
+		if c.status != http.StatusOK || err != nil {
+			if cs.sessionID != "" {
+				_ = s.Sessions.Revoke(r.Context(), cs.sessionID) // no console: no session left behind
+			}
 			c.copyTo(w)
-			return
-		}
-		if err := json.Unmarshal(c.body.Bytes(), &cs.who); err != nil {
-			httpauth.WriteError(w, r, s.Log, err)
 			return
 		}
 		if old := s.cookieValue(r); old != "" {
