@@ -114,6 +114,12 @@ func TestConsolePage(t *testing.T) {
 	if regexp.MustCompile(`<script(?:\s[^>]*)?>\s*[^<\s]`).MatchString(page) || regexp.MustCompile(`\son[a-z]+=`).MatchString(page) {
 		t.Error("index.html has inline script")
 	}
+	// Should the script not run, the sign-in form still puts no
+	// credential in a URL: it posts, and its credential fields have no name.
+	if !strings.Contains(page, `<form id="signin-form" class="card narrow" method="post"`) ||
+		regexp.MustCompile(`<input id="(username|password|apikey)"[^>]*\sname=`).MatchString(page) {
+		t.Error("the sign-in form could send a credential in a URL")
+	}
 	js := string(h.do("GET", "/console/console.js", "", nil).body)
 	for _, bad := range []string{"innerHTML", "outerHTML", "insertAdjacentHTML", "document.write", "eval(", "localStorage", "sessionStorage"} {
 		if strings.Contains(js, bad) {
