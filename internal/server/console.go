@@ -43,7 +43,7 @@ var consoleAssets = map[string]string{
 // consoleCSP allows nothing but this origin's own script, style and API,
 // no inline script or style, no framing (clickjacking) and no forms or
 // links that post elsewhere.
-const consoleCSP = "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; " +
+const consoleCSP = "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; " +
 	"connect-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'"
 
 // Console session limits: an idle console signs out after consoleIdle,
