@@ -12,13 +12,19 @@ cd "$(dirname "$0")/.."
 # (golang/go#75804, fixed in go1.27). A count has no deadline to race.
 FUZZTIME=${FUZZTIME:-100000x}
 
+sudo=""
+[ "$(id -u)" -ne 0 ] && sudo="sudo"
+
+# apt_install PACKAGE: install one of Debian's packages.
+apt_install() {
+  echo "test.sh: $1 is missing; installing Debian's package" >&2
+  $sudo apt-get update -qq >/dev/null || true
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq "$1" >/dev/null
+}
+
 need_redis() {
   command -v redis-server >/dev/null 2>&1 && return 0
-  echo "test.sh: redis-server is missing; installing Debian's package" >&2
-  local sudo=""
-  [ "$(id -u)" -ne 0 ] && sudo="sudo"
-  $sudo apt-get update -qq >/dev/null || true
-  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq redis-server >/dev/null
+  apt_install redis-server || return 1
   # The package starts a system service; the tests use their own instance.
   $sudo systemctl disable --now redis-server >/dev/null 2>&1 || true
 }
@@ -29,13 +35,14 @@ need_redis() {
 # stopped. Without nginx the test skips, and fails under CI=true.
 need_nginx() {
   command -v nginx >/dev/null 2>&1 || [ -x /usr/sbin/nginx ] && return 0
-  echo "test.sh: nginx is missing; installing Debian's nginx-light" >&2
-  local sudo=""
-  [ "$(id -u)" -ne 0 ] && sudo="sudo"
-  $sudo apt-get update -qq >/dev/null || true
-  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq nginx-light >/dev/null ||
-    DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq nginx >/dev/null || return 1
+  apt_install nginx-light || return 1
   $sudo systemctl disable --now nginx >/dev/null 2>&1 || true
+}
+
+# The console's browser tests drive Debian's chromium (never a browser
+# downloaded at run time); they skip without it, and fail under CI=true.
+need_chromium() {
+  command -v chromium >/dev/null 2>&1 || apt_install chromium
 }
 
 free_port() { go run ./scripts/freeport; }
@@ -103,6 +110,7 @@ if need_nginx; then
 else
   echo "test.sh: nginx could not be installed; the gateway tests will skip (and fail under CI=true)" >&2
 fi
+need_chromium || echo "test.sh: chromium could not be installed; the console's browser tests will skip (and fail under CI=true)" >&2
 
 go vet ./...
 go test -race -count=1 ./...

@@ -226,7 +226,32 @@ func TestServeDev(t *testing.T) {
 	if m == nil {
 		t.Fatalf("--dev did not print the admin password: %q", text)
 	}
+	// The console is on in --dev, and the banner says where.
+	if !strings.Contains(text, "operator console at "+base+"/console/") {
+		t.Errorf("--dev banner does not print the console's URL: %q", text)
+	}
+	if resp, err := http.Get(base + "/console/"); err != nil || resp.StatusCode != http.StatusOK {
+		t.Errorf("GET /console/ in --dev: %v %v", resp, err)
+	} else {
+		resp.Body.Close()
+	}
 	flow(t, base, m[1])
+}
+
+// Without CONSOLE_ENABLED the console does not exist.
+func TestServeConsoleOffByDefault(t *testing.T) {
+	base, out, _ := startRun(t, baseEnv())
+	if strings.Contains(out.String(), "console") {
+		t.Errorf("banner mentions a console that is off: %q", out.String())
+	}
+	resp, err := http.Get(base + "/console/")
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusNotFound {
+		t.Errorf("GET /console/ with the console off: %d", resp.StatusCode)
+	}
 }
 
 func TestServeDevRefusesProduction(t *testing.T) {
@@ -835,5 +860,20 @@ func TestTwoInstancesRevocation(t *testing.T) {
 	resp.Body.Close()
 	if !regexp.MustCompile(`(?m)^auth_revocation_propagation_seconds_count [1-9]`).Match(body) {
 		t.Fatalf("B's propagation histogram is empty:\n%s", regexp.MustCompile(`(?m)^auth_revocation.*$`).FindAll(body, -1))
+	}
+}
+
+// The console in production is in the safety report, as a warning: check
+// passes and names it, so an operator knows it is on.
+func TestCheckReportsConsoleInProduction(t *testing.T) {
+	env := merge(prodEnv(fakeRedis(t, checkRedisPassword)), map[string]string{"CONSOLE_ENABLED": "true"})
+	var out strings.Builder
+	if err := run(context.Background(), []string{"check"}, envFunc(env), nil, &out, io.Discard); err != nil {
+		t.Fatalf("check: %v", err)
+	}
+	for _, want := range []string{"WARNING CONSOLE_ENABLED: the operator console is on", "configuration OK for production"} {
+		if !strings.Contains(out.String(), want) {
+			t.Errorf("check output lacks %q:\n%s", want, out.String())
+		}
 	}
 }

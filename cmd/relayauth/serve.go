@@ -107,6 +107,7 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 		Version:       version,
 		LogLevel:      level,
 		DemoMocks:     cfg.DemoMocks,
+		Console:       cfg.ConsoleEnabled,
 		Metrics:       m,
 
 		MetricsHandler: metricsHandler,
@@ -133,6 +134,9 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 	log.Info("relayauth starting", "env", cfg.Env, "addr", ln.Addr().String(), "alg", cfg.SigningAlg,
 		"kid", keys.Active().ID(), "session_store", cfg.SessionBackend, "version", version)
 	fmt.Fprintf(stdout, "relayauth: listening on http://%s\n", ln.Addr())
+	if cfg.ConsoleEnabled {
+		fmt.Fprintf(stdout, "relayauth: operator console at http://%s/console/\n", ln.Addr())
+	}
 
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()
@@ -198,6 +202,9 @@ func devEnv(getenv func(string) string, stdout io.Writer) (func(string) string, 
 	overlay := map[string]string{
 		config.EnvRelayEnv: config.Development,
 		config.EnvBackend:  config.BackendMemory,
+	}
+	if getenv(config.EnvConsole) == "" {
+		overlay[config.EnvConsole] = "true" // the console is on in --dev unless turned off
 	}
 	var printed []string
 	if getenv(config.EnvSigningKey) == "" {

@@ -81,6 +81,9 @@ type Config struct {
 	Debug          bool
 	DemoMocks      bool
 	MockSigning    bool
+	// ConsoleEnabled serves the operator console at /console/. Off unless
+	// set (serve --dev sets it); in production the safety report names it.
+	ConsoleEnabled bool
 
 	// AccessTTL is the lifetime of an access token (minutes). RefreshTTL is
 	// the idle timeout: a session not refreshed for this long ends.
@@ -139,6 +142,7 @@ const (
 	EnvSessionTTL    = "SESSION_TTL"
 	EnvRevocationSLA = "REVOCATION_SLA"
 	EnvTokenCache    = "TOKEN_CACHE_SIZE"
+	EnvConsole       = "CONSOLE_ENABLED"
 )
 
 // Problem is one configuration error, tied to its variable.
@@ -193,6 +197,7 @@ func Load(getenv func(string) string) (Config, error) {
 	}{
 		{EnvMetrics, &c.MetricsEnabled}, {EnvDebug, &c.Debug},
 		{EnvDemoMocks, &c.DemoMocks}, {EnvMockSigning, &c.MockSigning},
+		{EnvConsole, &c.ConsoleEnabled},
 	} {
 		v := strings.TrimSpace(getenv(b.name))
 		if v == "" {

@@ -62,6 +62,7 @@ func TestCheck(t *testing.T) {
 		{"token cache at its bound", with(map[string]string{EnvTokenCache: "1000000"}), nil},
 		{"token cache negative", with(map[string]string{EnvTokenCache: "-1"}), []string{EnvTokenCache}},
 		{"token cache over its bound", with(map[string]string{EnvTokenCache: "1000001"}), []string{EnvTokenCache}},
+		{"console not a bool", with(map[string]string{EnvConsole: "on"}), []string{EnvConsole}},
 		{"token cache not a number", with(map[string]string{EnvTokenCache: "10k"}), []string{EnvTokenCache}},
 	}
 	for _, tt := range tests {
@@ -97,6 +98,9 @@ func TestDefaults(t *testing.T) {
 		c.AccessTTL != 90*time.Second || c.RefreshTTL != DefaultRefreshTTL || c.SessionTTL != DefaultSessionTTL ||
 		c.Issuer != DefaultDevIssuer || c.Audience != DefaultDevAudience || len(c.SigningKey) != 32 {
 		t.Fatalf("defaults: %+v", c)
+	}
+	if c.ConsoleEnabled {
+		t.Fatal("the console is on by default")
 	}
 	if c.TokenCacheSize != DefaultTokenCacheSize {
 		t.Fatalf("token cache size %d by default, want %d", c.TokenCacheSize, DefaultTokenCacheSize)

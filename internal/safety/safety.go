@@ -63,6 +63,7 @@ const (
 	ProblemAdminBlocked     = "admin password is on the list of common passwords"
 	ProblemKeysFilePerms    = "API key file is readable or writable by group or others"
 	ProblemMetricsUndecided = "metrics exposure not decided"
+	ProblemConsole          = "the operator console is on: an admin sign-in page is served at /console/"
 )
 
 // MinAdminPasswordLen is the shortest admin password production accepts.
@@ -125,6 +126,13 @@ func Check(cfg config.Config, opts ...Options) []Violation {
 	}
 	if !cfg.MetricsDecided {
 		add(config.EnvMetrics, ProblemMetricsUndecided, "set AUTH_SIGNING_METRICS_ENABLED=true (and restrict /metrics at the network) or =false")
+	}
+	if cfg.ConsoleEnabled {
+		// Reported, not refused: an operator may want the console in
+		// production, but should know it is there and keep it off the
+		// public network.
+		out = append(out, Violation{Warning, config.EnvConsole, ProblemConsole,
+			"set CONSOLE_ENABLED=false, or serve /console/ only on an operators' network behind TLS"})
 	}
 	return out
 }

@@ -86,6 +86,24 @@ func TestEachViolationAlone(t *testing.T) {
 	}
 }
 
+// The console in production is reported but does not stop the server: an
+// operator may want it there, and must know it is.
+func TestConsoleIsReported(t *testing.T) {
+	for _, env := range []string{config.Production, config.Staging} {
+		cfg := safeProduction(t)
+		cfg.Env, cfg.ConsoleEnabled = env, true
+		vs := Check(cfg)
+		if len(vs) != 1 || vs[0].Var != config.EnvConsole || vs[0].Problem != ProblemConsole || vs[0].Severity != Warning || vs[0].Fix == "" || Blocking(vs) {
+			t.Errorf("%s: %v", env, vs)
+		}
+	}
+	cfg := safeProduction(t)
+	cfg.Env, cfg.ConsoleEnabled = config.Development, true
+	if vs := Check(cfg); len(vs) != 0 {
+		t.Errorf("development: %v", vs)
+	}
+}
+
 func TestSafeProductionPasses(t *testing.T) {
 	if vs := Check(safeProduction(t)); len(vs) != 0 {
 		t.Fatalf("%v", vs)

@@ -15,7 +15,11 @@ import (
 	"github.com/relayauth/relayauth/internal/migrate"
 )
 
-const envProduction = "production"
+// Environment names, as config has them (the server does not import config).
+const (
+	envProduction  = "production"
+	envDevelopment = "development"
+)
 
 // handleAdminHealth reports diagnostics for operators: the stores and
 // their round-trip latency, the signing algorithm and key ids, the
@@ -45,7 +49,7 @@ func (s *server) handleAdminHealth() http.Handler {
 		}
 		active := s.Keys.Active()
 		s.Audit.Log(r.Context(), audit.Event{Action: "admin.health", Outcome: audit.Success, Actor: p.Subject, ActorTenant: p.Tenant, Method: p.Method})
-		writeJSON(w, http.StatusOK, map[string]any{
+		body := map[string]any{
 			"environment": s.Env,
 			"version":     s.Version,
 			"go":          runtime.Version(),
@@ -53,7 +57,13 @@ func (s *server) handleAdminHealth() http.Handler {
 			"signing":     map[string]any{"alg": active.Alg(), "kid": active.ID(), "verification_kids": kids},
 			"stores":      []store{sessions},
 			"debug":       s.LogLevel != nil && s.LogLevel.Level() <= slog.LevelDebug,
-		})
+		}
+		// Live sessions where the store counts them cheaply (memory);
+		// absent otherwise.
+		if counter, ok := s.Sessions.(interface{ Len() int }); ok {
+			body["live_sessions"] = counter.Len()
+		}
+		writeJSON(w, http.StatusOK, body)
 	})
 }
 
@@ -190,4 +200,34 @@ func checkDemoGrant(g grant) error {
 		}
 	}
 	return nil
+}
+
+// handleAdminActivity is the last hour of logins, failed logins and
+// revoked sessions, per minute, oldest first: the console's chart.
+func (s *server) handleAdminActivity() http.Handler {
+	type minute struct {
+		Start       time.Time `json:"start"`
+		Logins      int       `json:"logins"`
+		Failures    int       `json:"failures"`
+		Revocations int       `json:"revocations"`
+	}
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		buckets := s.activity.lastHour(s.Now())
+		out := make([]minute, len(buckets))
+		for i, b := range buckets {
+			out[i] = minute{Start: time.Unix(b.Minute*60, 0).UTC(), Logins: b.Logins, Failures: b.Failures, Revocations: b.Revocations}
+		}
+		writeJSON(w, http.StatusOK, map[string]any{"minutes": out})
+	})
+}
+
+// handleListMigrations names the migrations /admin/migrations/{name} runs.
+func (s *server) handleListMigrations() http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		names := s.Migrations.Names()
+		if names == nil {
+			names = []string{}
+		}
+		writeJSON(w, http.StatusOK, map[string]any{"migrations": names})
+	})
 }

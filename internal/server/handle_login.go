@@ -51,7 +51,7 @@ func (s *server) handleLogin() http.Handler {
 		if wait, ok := s.Throttle.Allow(account, client); !ok {
 			event.Outcome, event.Reason = audit.Failure, "throttled"
 			s.Audit.Log(r.Context(), event)
-			s.Metrics.Login(metrics.LoginThrottled)
+			s.loginFailed(metrics.LoginThrottled)
 			w.Header().Set("Retry-After", strconv.Itoa(int(math.Ceil(wait.Seconds()))))
 			httpauth.WriteError(w, r, s.Log, fmt.Errorf("%w: too many failed logins; retry later", relayauth.ErrThrottled))
 			return
@@ -72,7 +72,7 @@ func (s *server) handleLogin() http.Handler {
 			s.Throttle.Failure(account, client)
 			event.Outcome, event.Reason = audit.Failure, "bad credentials"
 			s.Audit.Log(r.Context(), event)
-			s.Metrics.Login(metrics.LoginBadCredentials)
+			s.loginFailed(metrics.LoginBadCredentials)
 			httpauth.WriteError(w, r, s.Log, errBadCredentials)
 			return
 		}
@@ -90,6 +90,7 @@ func (s *server) handleLogin() http.Handler {
 			return
 		}
 		s.Metrics.Login(metrics.LoginSuccess)
+		s.activity.add(s.Now(), activityLogin, 1)
 		event.Outcome, event.ActorTenant, event.Target = audit.Success, AdminTenant, pair.SessionID
 		s.Audit.Log(r.Context(), event)
 		writeJSON(w, http.StatusOK, pair)
@@ -162,8 +163,7 @@ func (s *server) refreshFailed(err error, op string) {
 		s.storeError(err, op)
 	case errors.Is(err, session.ErrRefreshReused):
 		s.Metrics.Refresh(metrics.RefreshReuseDetected)
-		s.Metrics.Revocation(metrics.ScopeSession)
-		s.Metrics.RevokedSessions(metrics.ScopeSession, 1)
+		s.revoked(metrics.ScopeSession, 1)
 	default:
 		s.Metrics.Refresh(metrics.RefreshInvalid)
 	}
@@ -190,8 +190,7 @@ func (s *server) handleLogout() http.Handler {
 			httpauth.WriteError(w, r, s.Log, err)
 			return
 		}
-		s.Metrics.Revocation(metrics.ScopeSession)
-		s.Metrics.RevokedSessions(metrics.ScopeSession, 1)
+		s.revoked(metrics.ScopeSession, 1)
 		s.Audit.Log(r.Context(), audit.Event{Action: "logout", Outcome: audit.Success,
 			Actor: p.Subject, ActorTenant: p.Tenant, Target: p.SessionID})
 		w.WriteHeader(http.StatusNoContent)

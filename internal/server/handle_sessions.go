@@ -90,8 +90,7 @@ func (s *server) handleDeleteSession() http.Handler {
 			httpauth.WriteError(w, r, s.Log, err)
 			return
 		}
-		s.Metrics.Revocation(metrics.ScopeSession)
-		s.Metrics.RevokedSessions(metrics.ScopeSession, 1)
+		s.revoked(metrics.ScopeSession, 1)
 		s.Audit.Log(r.Context(), audit.Event{Action: "session.revoke", Outcome: audit.Success,
 			Actor: p.Subject, ActorTenant: p.Tenant, Method: p.Method, Subject: sess.Subject, Tenant: sess.Tenant, Target: id})
 		w.WriteHeader(http.StatusNoContent)
@@ -131,8 +130,7 @@ func (s *server) handleMassRevoke() http.Handler {
 		case req.Subject == "":
 			target = metrics.ScopeTenant
 		}
-		s.Metrics.Revocation(target)
-		s.Metrics.RevokedSessions(target, n)
+		s.revoked(target, n)
 		s.Audit.Log(r.Context(), audit.Event{Action: "session.revoke_many", Outcome: audit.Success,
 			Actor: p.Subject, ActorTenant: p.Tenant, Method: p.Method, Subject: req.Subject, Tenant: req.Tenant, Target: target, Count: n})
 		writeJSON(w, http.StatusOK, map[string]int{"revoked": n})

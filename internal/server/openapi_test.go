@@ -118,12 +118,12 @@ func TestOpenAPI(t *testing.T) {
 }
 
 // openAPIRouteServer builds the server from the test harness' dependencies
-// with metrics on, so that routeTable() holds every route there is
+// with metrics and the console on, so that routeTable() holds every route there is
 // (/metrics included).
 func openAPIRouteServer(t *testing.T) *server {
 	t.Helper()
 	var d *Deps
-	newHarness(t, withMetrics, func(deps *Deps) { d = deps })
+	newHarness(t, withMetrics, withConsole, func(deps *Deps) { d = deps })
 	if d.MetricsHandler == nil {
 		t.Fatal("withMetrics set no MetricsHandler")
 	}

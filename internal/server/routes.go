@@ -37,6 +37,8 @@ func (s *server) routeTable() []route {
 		{"DELETE /auth/api-keys/{id}", authed(scope(relayauth.ScopeAPIKeysWrite)(s.handleRevokeAPIKey()))},
 		{"GET /.well-known/jwks.json", s.handleJWKS()},
 		{"GET /admin/health", admin(s.handleAdminHealth())},
+		{"GET /admin/activity", admin(s.handleAdminActivity())},
+		{"GET /admin/migrations", admin(s.handleListMigrations())},
 		{"POST /admin/debug", admin(s.handleAdminDebug())},
 		{"POST /admin/migrations/{name}", admin(s.handleMigration())},
 		// Demo principals exist outside production only; the guard asks
@@ -52,6 +54,23 @@ func (s *server) routeTable() []route {
 	for _, m := range forwardMethods {
 		routes = append(routes, route{m + " " + forwardPath, forward}, route{m + " " + forwardPath + "/{path...}", forward})
 	}
+	if s.Console {
+		// The console (console.go): its page and the API behind its own
+		// session cookie. It reaches the API's routes through the same
+		// handlers as any client, so the API's rules apply unchanged.
+		refresh := s.handleRefresh()
+		routes = append(routes,
+			route{"GET /console", http.RedirectHandler("/console/", http.StatusPermanentRedirect)},
+			route{"GET /console/{$}", consoleHeaders(s.handleConsoleAsset())},
+			route{"GET /console/{file}", consoleHeaders(s.handleConsoleAsset())},
+			route{"POST /console/api/session", consoleHeaders(s.handleConsoleSignIn(s.handleLogin(), authed(s.handleMe())))},
+			route{"GET /console/api/session", consoleHeaders(s.handleConsoleWho())},
+			route{"DELETE /console/api/session", consoleHeaders(s.handleConsoleSignOut(s.auth.AuthenticateJWT(s.handleLogout()), refresh))},
+		)
+		for _, m := range []string{http.MethodGet, http.MethodPost, http.MethodDelete} {
+			routes = append(routes, route{m + " /console/api/{path...}", consoleHeaders(s.handleConsoleAPI(refresh))})
+		}
+	}
 	if s.MetricsHandler != nil {
 		routes = append(routes, route{"GET /metrics", s.MetricsHandler})
 	}
@@ -59,8 +78,10 @@ func (s *server) routeTable() []route {
 }
 
 func (s *server) routes(mux *http.ServeMux) {
-	for _, r := range s.routeTable() {
+	table := s.routeTable()
+	for _, r := range table {
 		mux.Handle(r.pattern, r.handler)
 	}
+	s.consoleAPI = consoleMux(table)
 	mux.Handle("/", s.handleNotFound())
 }

@@ -44,6 +44,8 @@ type Deps struct {
 	DemoMocks bool
 	// Migrations are the data migrations of /admin/migrations/{name}.
 	Migrations migrate.Set
+	// Console serves the operator console at /console/ (console.go).
+	Console bool
 	// Metrics records the auth_* metrics; nil switches them off.
 	Metrics *metrics.Metrics
 	// MetricsHandler serves /metrics; nil leaves the route out.
@@ -74,6 +76,13 @@ type server struct {
 	alg     string // the active signing algorithm, a metric label
 	// observer is s.observe, made once: a method value allocates.
 	observer httpauth.Observer
+	// activity counts logins, failures and revocations per minute for
+	// the console's chart.
+	activity activity
+	// consoles are the signed-in console sessions, and consoleAPI the
+	// API routes the console reaches (console.go).
+	consoles   *consoleSessions
+	consoleAPI *http.ServeMux
 }
 
 // New returns the HTTP handler of the whole API.
@@ -115,5 +124,6 @@ func newServer(d Deps) (*server, error) {
 		httpauth.WithVerifyTiming(func(d time.Duration) { s.Metrics.ObserveVerify(s.alg, d) }),
 		httpauth.WithAPIKeys(d.APIKeys))
 	s.mux = http.NewServeMux()
+	s.consoles = newConsoleSessions()
 	return s, nil
 }
