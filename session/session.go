@@ -43,7 +43,8 @@ type Session struct {
 // a not-before epoch that could have covered it. A session created before
 // an epoch has expired by the epoch plus the lifetime on the clock of the
 // instance that created it; the grace covers instances whose clocks
-// disagree by less than it.
+// disagree by less than it, which the clock guard keeps them well within
+// (CLOCK_SKEW_TOLERANCE is at most 30s).
 const EpochGrace = time.Minute
 
 // ForgetBefore is the instant before which a store with sessions of at most

@@ -54,6 +54,7 @@ const (
 	errTTLOrder      = "must not exceed"
 	errRedisRequired = "is required when SESSION_STORE_BACKEND=redis"
 	errPrefixBrace   = "must not contain { or }: Redis Cluster reads braces as a hash tag"
+	errSkew          = "must be at most 30s (revocation epochs are forgotten a minute after SESSION_TTL, which covers clocks this far apart)"
 )
 
 // Config is the whole server configuration. Secrets are relayauth.Secret
@@ -91,6 +92,9 @@ type Config struct {
 	RefreshTTL    time.Duration
 	SessionTTL    time.Duration
 	RevocationSLA time.Duration
+	// ClockSkewTolerance is how far this instance's clock may be from
+	// Redis's before it reports itself not ready (Redis deployments).
+	ClockSkewTolerance time.Duration
 
 	// TokenCacheSize is how many verified access tokens the verifier remembers
 	// to skip their signature and parse when they come again
@@ -106,6 +110,11 @@ const (
 	DefaultRefreshTTL    = 24 * time.Hour
 	DefaultSessionTTL    = 7 * 24 * time.Hour
 	DefaultRevocationSLA = 5 * time.Second
+	// DefaultClockSkewTolerance keeps any two instances within 1 s of each
+	// other; MaxClockSkewTolerance stays well inside the grace after which
+	// revocation epochs are forgotten (session.EpochGrace).
+	DefaultClockSkewTolerance = 500 * time.Millisecond
+	MaxClockSkewTolerance     = 30 * time.Second
 	// DefaultTokenCacheSize remembers this many verified tokens, about
 	// 10 MB: every user and service active within an access token's life
 	// at a mid-sized deployment.
@@ -139,6 +148,7 @@ const (
 	EnvSessionTTL    = "SESSION_TTL"
 	EnvRevocationSLA = "REVOCATION_SLA"
 	EnvTokenCache    = "TOKEN_CACHE_SIZE"
+	EnvClockSkew     = "CLOCK_SKEW_TOLERANCE"
 )
 
 // Problem is one configuration error, tied to its variable.
@@ -211,6 +221,7 @@ func Load(getenv func(string) string) (Config, error) {
 	}{
 		{EnvAccessTTL, &c.AccessTTL}, {EnvRefreshTTL, &c.RefreshTTL},
 		{EnvSessionTTL, &c.SessionTTL}, {EnvRevocationSLA, &c.RevocationSLA},
+		{EnvClockSkew, &c.ClockSkewTolerance},
 	} {
 		v := strings.TrimSpace(getenv(d.name))
 		if v == "" {
@@ -284,6 +295,9 @@ func (c Config) WithDefaults() Config {
 	if c.RevocationSLA == 0 {
 		c.RevocationSLA = DefaultRevocationSLA
 	}
+	if c.ClockSkewTolerance == 0 {
+		c.ClockSkewTolerance = DefaultClockSkewTolerance
+	}
 	if !c.tokenCacheSet {
 		c.TokenCacheSize, c.tokenCacheSet = DefaultTokenCacheSize, true
 	}
@@ -335,6 +349,9 @@ func (c Config) Validate() error {
 	}
 	if c.RefreshTTL > c.SessionTTL {
 		bad(EnvRefreshTTL, errTTLOrder+" "+EnvSessionTTL)
+	}
+	if c.ClockSkewTolerance > MaxClockSkewTolerance {
+		bad(EnvClockSkew, errSkew)
 	}
 	return errors.Join(errs...)
 }

@@ -63,6 +63,10 @@ func TestCheck(t *testing.T) {
 		{"token cache negative", with(map[string]string{EnvTokenCache: "-1"}), []string{EnvTokenCache}},
 		{"token cache over its bound", with(map[string]string{EnvTokenCache: "1000001"}), []string{EnvTokenCache}},
 		{"token cache not a number", with(map[string]string{EnvTokenCache: "10k"}), []string{EnvTokenCache}},
+		{"clock skew tolerance at its bound", with(map[string]string{EnvClockSkew: "30s"}), nil},
+		{"clock skew tolerance over its bound", with(map[string]string{EnvClockSkew: "31s"}), []string{EnvClockSkew}},
+		{"clock skew tolerance not positive", with(map[string]string{EnvClockSkew: "0s"}), []string{EnvClockSkew}},
+		{"clock skew tolerance not a duration", with(map[string]string{EnvClockSkew: "2"}), []string{EnvClockSkew}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -97,6 +101,9 @@ func TestDefaults(t *testing.T) {
 		c.AccessTTL != 90*time.Second || c.RefreshTTL != DefaultRefreshTTL || c.SessionTTL != DefaultSessionTTL ||
 		c.Issuer != DefaultDevIssuer || c.Audience != DefaultDevAudience || len(c.SigningKey) != 32 {
 		t.Fatalf("defaults: %+v", c)
+	}
+	if c.ClockSkewTolerance != DefaultClockSkewTolerance {
+		t.Fatalf("clock skew tolerance %v by default, want %v", c.ClockSkewTolerance, DefaultClockSkewTolerance)
 	}
 	if c.TokenCacheSize != DefaultTokenCacheSize {
 		t.Fatalf("token cache size %d by default, want %d", c.TokenCacheSize, DefaultTokenCacheSize)
