@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"math"
 	"slices"
 	"sync"
@@ -155,10 +156,7 @@ func (m *Manager) watch(id string) {
 func (m *Manager) rereadWatched(ctx context.Context) error {
 	start := m.now().UnixNano()
 	m.prop.watchMu.Lock()
-	ids := make([]string, 0, len(m.prop.watched))
-	for id := range m.prop.watched {
-		ids = append(ids, id)
-	}
+	ids := slices.Collect(maps.Keys(m.prop.watched))
 	m.prop.watchMu.Unlock()
 	for _, id := range ids {
 		if err := m.reread(ctx, id); err != nil {
@@ -177,12 +175,7 @@ func (m *Manager) rereadWatched(ctx context.Context) error {
 func (m *Manager) watchedIDs() []string {
 	m.prop.watchMu.Lock()
 	defer m.prop.watchMu.Unlock()
-	ids := make([]string, 0, len(m.prop.watched))
-	for id := range m.prop.watched {
-		ids = append(ids, id)
-	}
-	slices.Sort(ids)
-	return ids
+	return slices.Sorted(maps.Keys(m.prop.watched))
 }
 
 // pendingNote is an announcement still to make: when the key's earliest
@@ -453,20 +446,7 @@ func (m *Manager) intend(ctx context.Context, id string) (context.Context, conte
 	}
 	wctx, cancel := context.WithTimeout(ctx, WriteWindow)
 	at := time.Now()
-	err := m.notifier.Intend(wctx, id, at)
-	for i := 0; err != nil && i < len(notifyRetries); i++ {
-		t := time.NewTimer(notifyRetries[i])
-		select {
-		case <-t.C:
-		case <-wctx.Done():
-		}
-		t.Stop()
-		if wctx.Err() != nil {
-			break
-		}
-		err = m.notifier.Intend(wctx, id, at)
-	}
-	if err != nil {
+	if err := withRetries(wctx, func() error { return m.notifier.Intend(wctx, id, at) }); err != nil {
 		cancel()
 		m.log.LogAttrs(ctx, slog.LevelError, "api key change not made: its intent could not be recorded for the other instances",
 			slog.String("key_id", id), slog.Any("error", err))
@@ -479,6 +459,25 @@ func (m *Manager) intend(ctx context.Context, id string) (context.Context, conte
 // announcement: a blip of Redis, or one lost command, costs the caller
 // that much and no staleness elsewhere.
 var notifyRetries = [...]time.Duration{20 * time.Millisecond, 100 * time.Millisecond}
+
+// withRetries calls f, and again after each wait of notifyRetries while it
+// fails and ctx lasts; it returns f's last error.
+func withRetries(ctx context.Context, f func() error) error {
+	err := f()
+	for i := 0; err != nil && i < len(notifyRetries); i++ {
+		t := time.NewTimer(notifyRetries[i])
+		select {
+		case <-t.C:
+		case <-ctx.Done():
+		}
+		t.Stop()
+		if ctx.Err() != nil {
+			break
+		}
+		err = f()
+	}
+	return err
+}
 
 // announce tells the other Managers that the key id changed at at, after
 // a write through this Manager that the store accepted. The write stands
@@ -500,19 +499,7 @@ func (m *Manager) announce(ctx context.Context, id string, at time.Time) {
 	write := m.prop.writes.Add(1)
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), notifyTimeout)
 	defer cancel()
-	err := m.notifyOnce(ctx, id, at)
-	for i := 0; err != nil && i < len(notifyRetries); i++ {
-		t := time.NewTimer(notifyRetries[i])
-		select {
-		case <-t.C:
-		case <-ctx.Done():
-		}
-		t.Stop()
-		if ctx.Err() != nil {
-			break
-		}
-		err = m.notifyOnce(ctx, id, at)
-	}
+	err := withRetries(ctx, func() error { return m.notifyOnce(ctx, id, at) })
 	if err == nil {
 		return
 	}
@@ -575,12 +562,7 @@ func (m *Manager) announcePending(ctx context.Context) error {
 func (m *Manager) pendingIDs() []string {
 	m.prop.pendMu.Lock()
 	defer m.prop.pendMu.Unlock()
-	ids := make([]string, 0, len(m.prop.pending))
-	for id := range m.prop.pending {
-		ids = append(ids, id)
-	}
-	slices.Sort(ids)
-	return ids
+	return slices.Sorted(maps.Keys(m.prop.pending))
 }
 
 // closeAnnouncements makes a last attempt, bounded by closeNotifyTimeout,
