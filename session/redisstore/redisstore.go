@@ -61,6 +61,8 @@ type Store struct {
 	cursor       streamlog.Cursor // the last revocation log entry applied
 	placed       bool             // cursor holds a place in the log
 
+	forgetting atomic.Bool // a forgetInTurn runs
+
 	stop      context.CancelFunc
 	wg        sync.WaitGroup
 	closeOnce sync.Once
@@ -245,7 +247,14 @@ func (s *Store) loop(ctx context.Context) {
 		if now := s.clock(); now-lastSweep >= int64(sweepInterval) {
 			s.mirror.apply(change{kind: sweep, at: now, before: s.forgetBefore(now)})
 			lastSweep = now
-			s.forgetInTurn(ctx)
+			// On its own goroutine: a long scan must not hold back the
+			// reconciliations that keep this store fresh.
+			if s.lifetime > 0 && s.forgetting.CompareAndSwap(false, true) {
+				s.wg.Go(func() {
+					defer s.forgetting.Store(false)
+					s.forgetInTurn(ctx)
+				})
+			}
 		}
 	}
 }
