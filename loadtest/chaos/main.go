@@ -354,14 +354,9 @@ func (r *run) call(in *instance, method, path, auth string, body, out any) int {
 // create makes sessions (POST /auth/tokens) and API keys on random
 // instances, ten a second.
 func (r *run) create(ctx context.Context) {
-	tick := time.NewTicker(100 * time.Millisecond)
-	defer tick.Stop()
-	for i := 0; ; i++ {
-		select {
-		case <-ctx.Done():
-			return
-		case <-tick.C:
-		}
+	i := -1
+	every(ctx, 100*time.Millisecond, func() {
+		i++
 		tenant, subject := fmt.Sprintf("t%d", i%4), fmt.Sprintf("u%d", i%20)
 		in := r.pick()
 		if i%4 == 3 {
@@ -373,7 +368,7 @@ func (r *run) create(ctx context.Context) {
 			if r.call(in, "POST", "/auth/api-keys", r.admin, body, &k) == http.StatusCreated {
 				r.add(&cred{credential: credential{kind: "key", created: time.Now()}, header: "X-API-Key", value: k.Key, id: k.ID, tenant: tenant})
 			}
-			continue
+			return
 		}
 		var p struct {
 			AccessToken string `json:"access_token"`
@@ -384,6 +379,20 @@ func (r *run) create(ctx context.Context) {
 			r.add(&cred{credential: credential{kind: "session", created: time.Now()}, header: "Authorization",
 				value: "Bearer " + p.AccessToken, id: p.SessionID, subject: subject, tenant: tenant})
 		}
+	})
+}
+
+// every calls fn every d until ctx ends.
+func every(ctx context.Context, d time.Duration, fn func()) {
+	tick := time.NewTicker(d)
+	defer tick.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-tick.C:
+		}
+		fn()
 	}
 }
 
@@ -430,14 +439,7 @@ func (r *run) probe(ctx context.Context) {
 // credentials whose creation was acknowledged while it was in flight,
 // pending.
 func (r *run) revoke(ctx context.Context) {
-	tick := time.NewTicker(250 * time.Millisecond)
-	defer tick.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-tick.C:
-		}
+	every(ctx, 250*time.Millisecond, func() {
 		r.mu.Lock()
 		var live []*cred
 		for _, c := range r.creds {
@@ -447,7 +449,7 @@ func (r *run) revoke(ctx context.Context) {
 		}
 		r.mu.Unlock()
 		if len(live) == 0 {
-			continue
+			return
 		}
 		target := live[rand.IntN(len(live))]
 		what := []string{"session", "subject", "tenant"}[rand.IntN(3)]
@@ -497,20 +499,13 @@ func (r *run) revoke(ctx context.Context) {
 			}
 		}
 		r.mu.Unlock()
-	}
+	})
 }
 
 // kill SIGKILLs a random instance every interval, restarts it after down,
 // and records how long it took to be ready again.
-func (r *run) kill(ctx context.Context, every, down time.Duration) {
-	tick := time.NewTicker(every)
-	defer tick.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-tick.C:
-		}
+func (r *run) kill(ctx context.Context, interval, down time.Duration) {
+	every(ctx, interval, func() {
 		in := r.pick()
 		in.kill()
 		r.mu.Lock()
@@ -525,7 +520,7 @@ func (r *run) kill(ctx context.Context, every, down time.Duration) {
 			r.recoveries = append(r.recoveries, time.Since(start))
 			r.mu.Unlock()
 		}
-	}
+	})
 }
 
 // allReady waits until every instance answers /readyz 200 at once, and
