@@ -7,6 +7,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/redis/go-redis/v9"
+
 	"github.com/relayauth/relayauth/internal/testredis"
 	"github.com/relayauth/relayauth/session"
 	"github.com/relayauth/relayauth/session/sessiontest"
@@ -33,9 +35,17 @@ func TestConformanceWithLifetime(t *testing.T) {
 // TestForgetsOldEpochs: epochs older than the lifetime bound (plus the
 // grace) leave Redis and every mirror, and a store started afterwards
 // never reads them; no answer changes on the way.
-func TestForgetsOldEpochs(t *testing.T) {
+func TestForgetsOldEpochs(t *testing.T) { testForgetsOldEpochs(t, client(t)) }
+
+// TestForgetsOldEpochsCluster: the same on a real 3-master Redis Cluster.
+func TestForgetsOldEpochsCluster(t *testing.T) {
+	c := redis.NewClusterClient(&redis.ClusterOptions{Addrs: testredis.Cluster(t)})
+	t.Cleanup(func() { c.Close() })
+	testForgetsOldEpochs(t, c)
+}
+
+func testForgetsOldEpochs(t *testing.T, c redis.UniversalClient) {
 	const life = time.Hour
-	c := client(t)
 	prefix := testredis.Prefix(t)
 	base := time.Now().Truncate(time.Second)
 	clk := &fakeClock{t: base}
