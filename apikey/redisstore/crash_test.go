@@ -1,6 +1,7 @@
 package redisstore
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"testing"
@@ -119,4 +120,57 @@ func mortal(t *testing.T, addr, prefix string, opts ...apikey.Option) *apikey.Ma
 	}
 	t.Cleanup(func() { m.Close() })
 	return m
+}
+
+// mute is the store of a writer that dies right after its write: every
+// announcement after the write is lost, and none is ever retried through.
+type mute struct{ *Store }
+
+func (mute) Notify(context.Context, string, time.Time) error { return errors.New("the writer died") }
+
+// TestChangeSurvivesWriterDeathCluster: on a real Redis Cluster, where the
+// key's record and the change log are in different slots, a revocation,
+// rotation or deletion whose writer never announces it (it died after the
+// write) reaches another instance within the SLA.
+func TestChangeSurvivesWriterDeathCluster(t *testing.T) {
+	c := redis.NewClusterClient(&redis.ClusterOptions{Addrs: testredis.Cluster(t)})
+	t.Cleanup(func() { c.Close() })
+	const sla = time.Second
+	for _, op := range []string{"Revoke", "Rotate", "Delete"} {
+		t.Run(op, func(t *testing.T) {
+			prefix := testredis.Prefix(t)
+			a, err := apikey.NewManager(mute{newStore(t, c, prefix)}, apikey.EnvLive, quiet(), apikey.WithFreshness(sla))
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(func() { a.Close() })
+			b, err := apikey.NewManager(newStore(t, c, prefix), apikey.EnvLive, quiet(), apikey.WithFreshness(sla))
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(func() { b.Close() })
+			k, old, err := a.Create(ctx, apikey.CreateRequest{Name: "deploy", Tenant: "acme"})
+			if err != nil {
+				t.Fatal(err)
+			}
+			eventually(t, 5*time.Second, "B accepts the key", func() bool {
+				_, err := b.Verify(ctx, old.Reveal())
+				return err == nil
+			})
+			want := apikey.ErrUnknownKey
+			switch op {
+			case "Revoke":
+				err, want = a.Revoke(ctx, k.ID), apikey.ErrRevoked
+			case "Rotate":
+				_, _, err = a.Rotate(ctx, k.ID, 0)
+			case "Delete":
+				err = a.Delete(ctx, k.ID)
+			}
+			if err != nil {
+				t.Fatalf("%s: %v", op, err)
+			}
+			took := refusedOn(t, b, old.Reveal(), want, sla)
+			t.Logf("%s never announced, refused on B %v after it returned", op, took)
+		})
+	}
 }
