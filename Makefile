@@ -1,5 +1,5 @@
 # The README's two commands: `go run ./cmd/relayauth serve --dev` and `make test`.
-.PHONY: test ci bench build fmt vet loadtest loadtest-fastapi
+.PHONY: test ci bench build fmt vet loadtest loadtest-fastapi chaos
 
 # Every test, with everything it needs (installs and starts redis-server).
 test:
@@ -21,6 +21,13 @@ loadtest:
 # uvicorn worker, with and without it, the cache off and on. Not part of test.
 loadtest-fastapi:
 	./scripts/loadtest-fastapi.sh
+
+# The chaos run on loopback: three instances on one Redis, then on a
+# Sentinel set, under load, with revocations, instance SIGKILLs and a
+# primary failure; about two minutes. Not part of test or CI (its checker's
+# unit test is).
+chaos:
+	./scripts/chaos.sh
 
 build:
 	go build -o bin/relayauth ./cmd/relayauth

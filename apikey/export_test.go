@@ -22,3 +22,7 @@ var CRC32 = crc32String
 // PendingAnnouncements returns the ids of the keys whose change this
 // Manager has yet to announce, sorted.
 func (m *Manager) PendingAnnouncements() []string { return m.pendingIDs() }
+
+// Watched returns the ids of the keys this Manager re-reads on every
+// reconciliation, sorted.
+func (m *Manager) Watched() []string { return m.watchedIDs() }

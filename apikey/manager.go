@@ -56,8 +56,11 @@ const (
 //
 // On a store that is a Notifier (Redis), revocations, rotations and
 // deletions made through any Manager reach every other one's index:
-// pushed (the changing Manager notifies, retrying until the notification
-// goes through; every Manager subscribes and re-reads the key), and
+// pushed (the changing Manager records its intent before the write and
+// notifies after it, retrying until the notification goes through; every
+// Manager subscribes, re-reads the key, and keeps re-reading it on every
+// reconciliation for IntentWindow, so a writer that dies after its write
+// cannot leave the change unannounced), and
 // reconciled every freshness/4 from the store's record of changes, so a
 // lost message or a reconnect cannot leave a revoked key working; a
 // Manager that fell so far behind that the record no longer covers it
@@ -88,6 +91,10 @@ type Manager struct {
 	byHash map[Hash]*entry // current and previous hashes
 	byID   map[string]*entry
 	seq    uint64 // counts applies: see cache
+	// local holds, per key, the seq of the last change this Manager wrote
+	// (or revoked locally) that no re-read begun after it has confirmed
+	// yet: see applyRead.
+	local map[string]uint64
 	// touched, while reload runs, collects the ids applied meanwhile.
 	touched map[string]struct{}
 
@@ -288,7 +295,12 @@ func (m *Manager) Rotate(ctx context.Context, id string, grace time.Duration) (K
 	}
 	raw := secret.Reveal()
 	hash, masked := HashOf(raw), Mask(raw)
-	k, err := m.store.Update(ctx, id, func(k *Key) error {
+	wctx, done, err := m.intend(ctx, id)
+	if err != nil {
+		return Key{}, "", err
+	}
+	defer done()
+	k, err := m.store.Update(wctx, id, func(k *Key) error {
 		now := m.stamp()
 		switch {
 		case k.Revoked() || k.Expired(now):
@@ -307,7 +319,7 @@ func (m *Manager) Rotate(ctx context.Context, id string, grace time.Duration) (K
 		m.forgetIfGone(id, err)
 		return Key{}, "", err
 	}
-	m.apply(id, &k)
+	m.applyLocal(id, &k)
 	// The new secret must reach the caller whatever the announcement
 	// does: announce retries it until it goes through.
 	m.announce(ctx, id, time.Now())
@@ -319,16 +331,24 @@ func (m *Manager) Rotate(ctx context.Context, id string, grace time.Duration) (K
 // refuses it. Revoking a revoked key changes nothing and succeeds.
 // ErrNotFound for an unknown id. If the store cannot be reached the key
 // is still refused by this Manager from then on, and the error says the
-// store did not record it. On a Notifier store, a revocation the store
-// recorded succeeds even if it could not be announced to the other
-// Managers at once: the Manager retries the announcement until it goes
-// through (see "Revocation SLA" in the README for what a crash meanwhile
-// leaves).
+// store did not record it. On a Notifier store the intent is recorded
+// first (see Notifier.Intend), and a revocation whose intent cannot be
+// recorded is not written (ErrUnavailable; this Manager still refuses the
+// key); one the store recorded succeeds even if it could not be announced
+// to the other Managers at once: they learned of the intent and re-read
+// the key, and the Manager retries the announcement until it goes
+// through.
 func (m *Manager) Revoke(ctx context.Context, id string) error {
 	if !ValidID(id) {
 		return ErrNotFound
 	}
-	k, err := m.store.Update(ctx, id, func(k *Key) error {
+	wctx, done, err := m.intend(ctx, id)
+	if err != nil {
+		m.revokeLocally(id)
+		return err
+	}
+	defer done()
+	k, err := m.store.Update(wctx, id, func(k *Key) error {
 		if !k.Revoked() {
 			k.RevokedAt = m.stamp()
 		}
@@ -343,7 +363,7 @@ func (m *Manager) Revoke(ctx context.Context, id string) error {
 		m.forgetIfGone(id, err)
 		return err
 	}
-	m.apply(id, &k)
+	m.applyLocal(id, &k)
 	m.announce(ctx, id, time.Now())
 	m.audit(ctx, "api key revoked", &k)
 	return nil
@@ -356,14 +376,20 @@ func (m *Manager) Delete(ctx context.Context, id string) error {
 	if !ValidID(id) {
 		return ErrNotFound
 	}
-	if err := m.store.Delete(ctx, id); err != nil {
+	wctx, done, err := m.intend(ctx, id)
+	if err != nil {
+		m.revokeLocally(id)
+		return err
+	}
+	defer done()
+	if err := m.store.Delete(wctx, id); err != nil {
 		if errors.Is(err, relayauth.ErrUnavailable) {
 			m.revokeLocally(id)
 		}
 		m.forgetIfGone(id, err)
 		return err
 	}
-	m.apply(id, nil)
+	m.applyLocal(id, nil)
 	m.announce(ctx, id, time.Now())
 	m.log.LogAttrs(ctx, slog.LevelInfo, "api key deleted", slog.String("key_id", id))
 	return nil

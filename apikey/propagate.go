@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"math"
 	"slices"
 	"sync"
@@ -17,6 +18,15 @@ import (
 // reaches every other one's index. Stores that one process owns (memory,
 // file) do not implement it; the Store interface is unchanged.
 type Notifier interface {
+	// Intend announces, before the write, that the key id is about to
+	// change (at is when): published and recorded for Changes in one
+	// step, as Notify. A Manager that learns of it re-reads the key at
+	// once and then on every reconciliation for IntentWindow, so the
+	// change reaches it even if the writer dies right after the write,
+	// before it could Notify. The Manager writes only once Intend went
+	// through, and gives up on a write it could not send within
+	// WriteWindow of starting Intend.
+	Intend(ctx context.Context, id string, at time.Time) error
 	// Notify announces that the key id changed at at: published to every
 	// subscriber, and recorded for Changes, in one step. It must be safe
 	// to repeat: the Manager retries a Notify that failed, and one that
@@ -34,6 +44,24 @@ type Notifier interface {
 	// cursor were trimmed before they were read.
 	Changes(ctx context.Context, cursor string) (ids []string, next string, err error)
 }
+
+// Durable announcements: a Rotate, Revoke or Delete on a Notifier store
+// first records its intent (Intend), then writes, then announces the
+// written change (Notify, retried until it goes through). The intent is
+// what makes the change reach every other Manager whatever instant the
+// writer dies at; the announcement only makes it reach them faster.
+const (
+	// WriteWindow bounds a change's write: a Manager does not start the
+	// write, nor a step of it, later than this after it began recording
+	// the intent (the write's context ends then).
+	WriteWindow = 2 * time.Second
+	// IntentWindow is how long a Manager keeps re-reading a key, on every
+	// reconciliation, after it learned of an intent or a change of it
+	// (by message or from the change record): twice WriteWindow, so that
+	// a command the writer sent just inside its window, and Redis ran
+	// late, is still read.
+	IntentWindow = 2 * WriteWindow
+)
 
 // ErrChangesLost is returned by Notifier.Changes when the caller fell so
 // far behind that changes it never read are gone: it must reload every
@@ -92,6 +120,8 @@ type propagation struct {
 
 	mu     sync.Mutex // one reconciliation at a time
 	cursor string
+	// rereadMu: one re-read (Get and apply) at a time; see reread.
+	rereadMu sync.Mutex
 
 	// Announcements (Notify) of changes made through this Manager that
 	// failed, retried until they go through: see announce. writes counts
@@ -100,6 +130,52 @@ type propagation struct {
 	writes  atomic.Uint64
 	pendMu  sync.Mutex
 	pending map[string]pendingNote
+
+	// watched are the keys this Manager re-reads on every reconciliation
+	// until the instant given (Unix ns, Manager's clock): every key it
+	// learned an intent or a change of in the last IntentWindow.
+	watchMu sync.Mutex
+	watched map[string]int64
+}
+
+// watch keeps id re-read on every reconciliation for IntentWindow from
+// now.
+func (m *Manager) watch(id string) {
+	until := m.now().UnixNano() + int64(IntentWindow)
+	m.prop.watchMu.Lock()
+	if m.prop.watched == nil {
+		m.prop.watched = map[string]int64{}
+	}
+	m.prop.watched[id] = max(m.prop.watched[id], until)
+	m.prop.watchMu.Unlock()
+}
+
+// rereadWatched re-reads every watched key, and stops watching those whose
+// window ended before the read began: the read that ends a watch starts
+// after the window, so it sees any write the window covers.
+func (m *Manager) rereadWatched(ctx context.Context) error {
+	start := m.now().UnixNano()
+	m.prop.watchMu.Lock()
+	ids := slices.Collect(maps.Keys(m.prop.watched))
+	m.prop.watchMu.Unlock()
+	for _, id := range ids {
+		if err := m.reread(ctx, id); err != nil {
+			return err
+		}
+		m.prop.watchMu.Lock()
+		if m.prop.watched[id] < start {
+			delete(m.prop.watched, id)
+		}
+		m.prop.watchMu.Unlock()
+	}
+	return nil
+}
+
+// watchedIDs returns the watched keys, sorted; for tests.
+func (m *Manager) watchedIDs() []string {
+	m.prop.watchMu.Lock()
+	defer m.prop.watchMu.Unlock()
+	return slices.Sorted(maps.Keys(m.prop.watched))
 }
 
 // pendingNote is an announcement still to make: when the key's earliest
@@ -178,9 +254,11 @@ func (m *Manager) setSubscribed(up bool) {
 	m.prop.freshUntil.Store(stale)
 }
 
-// onChange re-reads a key another Manager (or this one) changed, and
-// applies it.
+// onChange re-reads a key another Manager (or this one) changed or is
+// about to change, applies it, and watches it (see watch): an intent
+// arrives before its write.
 func (m *Manager) onChange(id string, at time.Time) {
+	m.watch(id)
 	ctx, cancel := context.WithTimeout(context.Background(), lookupTimeout)
 	defer cancel()
 	if err := m.reread(ctx, id); err != nil {
@@ -194,15 +272,25 @@ func (m *Manager) onChange(id string, at time.Time) {
 	}
 }
 
+// reread reads the key id from the store and applies it. Re-reads run
+// one at a time (rereadMu): the message listener and
+// reconciliation both re-read, and a read of the record from before a
+// write (on its intent) must not be applied after a read of the write,
+// which would undo the change here until the next reconciliation; and a
+// read that began before a change this Manager wrote is dropped
+// (applyRead).
 func (m *Manager) reread(ctx context.Context, id string) error {
+	m.prop.rereadMu.Lock()
+	defer m.prop.rereadMu.Unlock()
+	seen := m.readSeq()
 	k, err := m.store.Get(ctx, id)
 	switch {
 	case errors.Is(err, ErrNotFound):
-		m.apply(id, nil)
+		m.applyRead(id, nil, seen)
 	case err != nil:
 		return err
 	default:
-		m.apply(id, &k)
+		m.applyRead(id, &k, seen)
 	}
 	return nil
 }
@@ -230,9 +318,12 @@ func (m *Manager) reconcile(ctx context.Context) error {
 		return err
 	}
 	for _, id := range ids {
-		if err := m.reread(ctx, id); err != nil {
-			return err
-		}
+		m.watch(id)
+	}
+	// The keys of the record read, and every key whose intent or change
+	// is recent: a write may have landed since the last read.
+	if err := m.rereadWatched(ctx); err != nil {
+		return err
 	}
 	m.prop.cursor = next
 	if sub&1 == 1 && m.prop.sub.Load() == sub {
@@ -342,10 +433,51 @@ const (
 	minNotifyTimeout   = 100 * time.Millisecond
 )
 
+// intend records, before a write, that the key id is about to change, and
+// returns the context the write must run in: it ends WriteWindow after
+// intend began, so that no step of the write starts after the other
+// Managers stop watching for it. A failed Intend is retried at once
+// (notifyRetries); if it still fails, so does the change: a write that no
+// other Manager would be told of is not made. Without a Notifier it
+// returns ctx as it is.
+func (m *Manager) intend(ctx context.Context, id string) (context.Context, context.CancelFunc, error) {
+	if m.notifier == nil {
+		return ctx, func() {}, nil
+	}
+	wctx, cancel := context.WithTimeout(ctx, WriteWindow)
+	at := time.Now()
+	if err := withRetries(wctx, func() error { return m.notifier.Intend(wctx, id, at) }); err != nil {
+		cancel()
+		m.log.LogAttrs(ctx, slog.LevelError, "api key change not made: its intent could not be recorded for the other instances",
+			slog.String("key_id", id), slog.Any("error", err))
+		return nil, nil, fmt.Errorf("%w: recording the change for the other instances: %w", ErrUnavailable, err)
+	}
+	return wctx, cancel, nil
+}
+
 // notifyRetries are the waits before the immediate retries of a failed
 // announcement: a blip of Redis, or one lost command, costs the caller
 // that much and no staleness elsewhere.
 var notifyRetries = [...]time.Duration{20 * time.Millisecond, 100 * time.Millisecond}
+
+// withRetries calls f, and again after each wait of notifyRetries while it
+// fails and ctx lasts; it returns f's last error.
+func withRetries(ctx context.Context, f func() error) error {
+	err := f()
+	for i := 0; err != nil && i < len(notifyRetries); i++ {
+		t := time.NewTimer(notifyRetries[i])
+		select {
+		case <-t.C:
+		case <-ctx.Done():
+		}
+		t.Stop()
+		if ctx.Err() != nil {
+			break
+		}
+		err = f()
+	}
+	return err
+}
 
 // announce tells the other Managers that the key id changed at at, after
 // a write through this Manager that the store accepted. The write stands
@@ -367,19 +499,7 @@ func (m *Manager) announce(ctx context.Context, id string, at time.Time) {
 	write := m.prop.writes.Add(1)
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), notifyTimeout)
 	defer cancel()
-	err := m.notifyOnce(ctx, id, at)
-	for i := 0; err != nil && i < len(notifyRetries); i++ {
-		t := time.NewTimer(notifyRetries[i])
-		select {
-		case <-t.C:
-		case <-ctx.Done():
-		}
-		t.Stop()
-		if ctx.Err() != nil {
-			break
-		}
-		err = m.notifyOnce(ctx, id, at)
-	}
+	err := withRetries(ctx, func() error { return m.notifyOnce(ctx, id, at) })
 	if err == nil {
 		return
 	}
@@ -442,12 +562,7 @@ func (m *Manager) announcePending(ctx context.Context) error {
 func (m *Manager) pendingIDs() []string {
 	m.prop.pendMu.Lock()
 	defer m.prop.pendMu.Unlock()
-	ids := make([]string, 0, len(m.prop.pending))
-	for id := range m.prop.pending {
-		ids = append(ids, id)
-	}
-	slices.Sort(ids)
-	return ids
+	return slices.Sorted(maps.Keys(m.prop.pending))
 }
 
 // closeAnnouncements makes a last attempt, bounded by closeNotifyTimeout,

@@ -38,7 +38,9 @@ type notifying struct {
 	fn      atomic.Pointer[func(string, time.Time)] // the subscriber
 
 	notifyDown atomic.Bool
+	intentDown atomic.Bool
 	mu         sync.Mutex
+	intents    int // Intend calls
 	notifyRuns int
 	notified   []string // ids of the Notify calls that went through
 	touchedIDs []string // ids of every TouchLastUsed
@@ -46,6 +48,17 @@ type notifying struct {
 
 func newNotifying() *notifying {
 	return &notifying{Store: apikey.NewMemoryStore(), entered: make(chan struct{}), release: make(chan struct{})}
+}
+
+// Intend records nothing the tests look at; intentDown makes it fail.
+func (n *notifying) Intend(context.Context, string, time.Time) error {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	n.intents++
+	if n.intentDown.Load() {
+		return errDown
+	}
+	return nil
 }
 
 func (n *notifying) Notify(_ context.Context, id string, _ time.Time) error {

@@ -101,6 +101,48 @@ func (m *Manager) apply(id string, k *Key) {
 	m.applyLocked(id, k)
 }
 
+// applyLocal is apply for a change this Manager made: a re-read that
+// began before it (on the change's own intent, say) must not undo it.
+func (m *Manager) applyLocal(id string, k *Key) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.applyLocked(id, k)
+	m.markLocalLocked(id)
+}
+
+func (m *Manager) markLocalLocked(id string) {
+	if m.notifier == nil {
+		return // nothing re-reads keys
+	}
+	if m.local == nil {
+		m.local = map[string]uint64{}
+	}
+	m.local[id] = m.seq
+}
+
+// readSeq is the apply count to pass to applyRead, taken before the read.
+func (m *Manager) readSeq() uint64 {
+	m.mu.RLock()
+	defer m.mu.RUnlock()
+	return m.seq
+}
+
+// applyRead is apply for a record read from the store in a read that began
+// when the apply count was seen: it is dropped if this Manager applied a
+// change of its own to id since (the read may predate that write; a later
+// re-read, as every changed key is watched, brings the store's state).
+func (m *Manager) applyRead(id string, k *Key, seen uint64) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if s, ok := m.local[id]; ok {
+		if s > seen {
+			return
+		}
+		delete(m.local, id) // this read began after the change: it has it
+	}
+	m.applyLocked(id, k)
+}
+
 func (m *Manager) applyLocked(id string, k *Key) {
 	m.seq++
 	if m.touched != nil {
@@ -142,6 +184,7 @@ func (m *Manager) revokeLocally(id string) {
 			k.RevokedAt = m.stamp()
 		}
 		m.applyLocked(id, &k)
+		m.markLocalLocked(id)
 	}
 }
 

@@ -24,6 +24,7 @@ type Metrics struct {
 	storeErrors     [len(storeBackends)][len(storeOps)]prometheus.Counter
 	authzFailures   [len(authzReasons)]prometheus.Counter
 	revocationAge   prometheus.Gauge
+	clockOffset     prometheus.Gauge
 	propagation     prometheus.Observer
 	activeSessions  *funcGauge
 }
@@ -140,6 +141,10 @@ func New(reg prometheus.Registerer) *Metrics {
 		Name: "auth_revocation_state_age_seconds",
 		Help: "Time since this instance last confirmed its revocation state with the shared store; past the revocation SLA it fails closed.",
 	})
+	m.clockOffset = prometheus.NewGauge(prometheus.GaugeOpts{
+		Name: "auth_clock_offset_seconds",
+		Help: "Redis's clock minus this instance's, as last measured (the largest of a Cluster's masters); beyond CLOCK_SKEW_TOLERANCE the instance is not ready.",
+	})
 	propagation := prometheus.NewHistogram(prometheus.HistogramOpts{
 		Name:    "auth_revocation_propagation_seconds",
 		Help:    "Time from a revocation on one instance to its taking effect on this one.",
@@ -155,7 +160,7 @@ func New(reg prometheus.Registerer) *Metrics {
 
 	reg.MustRegister(logins, issued, verifications, refreshes, m.refreshReuse, revocations, revoked,
 		keyOps, signDuration, verifyDuration, signingErrors, storeErrors, authz,
-		m.revocationAge, propagation, m.activeSessions)
+		m.revocationAge, m.clockOffset, propagation, m.activeSessions)
 	return m
 }
 
@@ -289,6 +294,15 @@ func (m *Metrics) SetRevocationStateAge(d time.Duration) {
 		return
 	}
 	m.revocationAge.Set(d.Seconds())
+}
+
+// SetClockOffset sets the last measured offset of Redis's clock from this
+// instance's (Redis minus local).
+func (m *Metrics) SetClockOffset(d time.Duration) {
+	if m == nil {
+		return
+	}
+	m.clockOffset.Set(d.Seconds())
 }
 
 // ObserveRevocationPropagation records how long a revocation made on

@@ -35,6 +35,7 @@ var wantFamilies = map[string]struct {
 	"auth_store_errors_total":                  {"COUNTER", []string{"backend", "operation"}},
 	"auth_authorization_failures_total":        {"COUNTER", []string{"reason"}},
 	"auth_revocation_state_age_seconds":        {"GAUGE", nil},
+	"auth_clock_offset_seconds":                {"GAUGE", nil},
 	"auth_revocation_propagation_seconds":      {"HISTOGRAM", nil},
 	"auth_active_sessions":                     {"GAUGE", nil},
 }
@@ -67,6 +68,7 @@ func touchAll(m *Metrics) {
 	m.StoreError(BackendRedis, StoreCheck)
 	m.AuthorizationFailure(AuthzNotFound)
 	m.SetRevocationStateAge(1500 * time.Millisecond)
+	m.SetClockOffset(-2 * time.Millisecond)
 	m.ObserveRevocationPropagation(200 * time.Millisecond)
 	m.ActiveSessionsFunc(func() float64 { return 7 })
 }
@@ -400,6 +402,7 @@ func TestSeriesCountIsBounded(t *testing.T) {
 		"auth_store_errors_total":                  4 * 11,
 		"auth_authorization_failures_total":        4,
 		"auth_revocation_state_age_seconds":        1,
+		"auth_clock_offset_seconds":                1,
 		"auth_revocation_propagation_seconds":      1,
 		"auth_active_sessions":                     1,
 	}
@@ -461,6 +464,7 @@ func TestNilMetricsIsSafe(t *testing.T) {
 	m.StoreError(BackendMemory, StoreGet)
 	m.AuthorizationFailure(AuthzForbidden)
 	m.SetRevocationStateAge(time.Second)
+	m.SetClockOffset(time.Millisecond)
 	m.ObserveRevocationPropagation(time.Second)
 	m.ActiveSessionsFunc(func() float64 { return 1 })
 }
@@ -549,6 +553,7 @@ func TestRecordingDoesNotAllocate(t *testing.T) {
 			"Verify":       func() { mm.ObserveVerify(AlgES256, 90*time.Microsecond) },
 			"StoreError":   func() { mm.StoreError(BackendRedis, StoreSync) },
 			"StateAge":     func() { mm.SetRevocationStateAge(time.Second) },
+			"ClockOffset":  func() { mm.SetClockOffset(time.Second) },
 		} {
 			if a := testing.AllocsPerRun(100, f); a != 0 {
 				t.Errorf("%s (nil=%v): %v allocations per call, want 0", name, mm == nil, a)

@@ -34,9 +34,10 @@ import (
 // counter: their cost does not grow with the sessions they end, which stay
 // held, dead, until the janitor (or their next use) removes them.
 type MemoryStore struct {
-	t       *table.Table[details]
-	clock   func() time.Time
-	janitor time.Duration
+	t        *table.Table[details]
+	clock    func() time.Time
+	janitor  time.Duration
+	lifetime time.Duration // 0: unbounded, epochs kept for ever
 
 	stop      chan struct{}
 	done      chan struct{}
@@ -166,6 +167,17 @@ func WithJanitor(interval time.Duration) MemoryOption {
 	return func(m *MemoryStore) { m.janitor = interval }
 }
 
+// WithMaxLifetime bounds every session's life: Create and Rotate refuse
+// (ErrInvalid) an ExpiresAt more than d after CreatedAt. In return Sweep
+// forgets the not-before epochs of mass revocations older than d (plus
+// EpochGrace) that no held session needs, so the memory they take is
+// bounded by the revocations of the last d rather than growing with every
+// subject ever revoked. The server passes SESSION_TTL. Without it (or with
+// d ≤ 0) lifetimes are not bounded and epochs are kept for ever.
+func WithMaxLifetime(d time.Duration) MemoryOption {
+	return func(m *MemoryStore) { m.lifetime = max(d, 0) }
+}
+
 // NewMemoryStore returns an empty store.
 func NewMemoryStore(opts ...MemoryOption) *MemoryStore {
 	m := &MemoryStore{t: table.NewCounting[details]()}
@@ -201,9 +213,27 @@ func (m *MemoryStore) sweepEvery(interval time.Duration) {
 }
 
 // Sweep removes the sessions that are expired at now or covered by a mass
-// revocation and returns how many it removed. The janitor calls it; tests
-// may call it directly.
-func (m *MemoryStore) Sweep(now time.Time) int { return m.t.Sweep(now.UnixNano()) }
+// revocation and returns how many it removed. With WithMaxLifetime it also
+// forgets the epochs that can no longer cover a live session (see
+// ForgetBefore). The janitor calls it; tests may call it directly.
+func (m *MemoryStore) Sweep(now time.Time) int {
+	if m.lifetime == 0 {
+		return m.t.Sweep(now.UnixNano())
+	}
+	return m.t.Forget(now.UnixNano(), ForgetBefore(now, m.lifetime))
+}
+
+// Epochs returns how many subjects and tenants the store holds an epoch or
+// a session for: what the memory of mass revocations costs.
+func (m *MemoryStore) Epochs() (subjects, tenants int) { return m.t.Scopes() }
+
+// checkLifetime refuses a session that would live longer than the bound.
+func (m *MemoryStore) checkLifetime(created, expires int64) error {
+	if m.lifetime > 0 && expires-created > int64(m.lifetime) {
+		return fmt.Errorf("%w: ExpiresAt is more than %v after CreatedAt", ErrInvalid, m.lifetime)
+	}
+	return nil
+}
 
 // Len returns the number of sessions held, including expired and revoked
 // ones that have not been removed yet.
@@ -217,6 +247,9 @@ func (m *MemoryStore) Create(_ context.Context, s Session) error {
 	created, _ := codec.Nanos(s.CreatedAt)
 	expires, _ := codec.Nanos(s.ExpiresAt)
 	lastSeen, _ := codec.Nanos(s.LastSeenAt)
+	if err := m.checkLifetime(created, expires); err != nil {
+		return err
+	}
 	// Clone what is kept so that a session never pins the larger buffer
 	// (a request body, a token) that its strings were sliced from.
 	d := details{
@@ -305,6 +338,9 @@ func (m *MemoryStore) Rotate(_ context.Context, id, presented, next string, now,
 		default: // Expired, Covered
 			err = ErrNotFound
 			return true
+		}
+		if err = m.checkLifetime(e.Created, exp); err != nil {
+			return false
 		}
 		again := e.Val.refreshIs(next) && e.Val.lastSeen == n && e.Expires == exp
 		if !e.Val.refreshIs(presented) && !again {

@@ -39,6 +39,21 @@ type Session struct {
 	RefreshID string
 }
 
+// EpochGrace is how long past a session's absolute lifetime a store keeps
+// a not-before epoch that could have covered it. A session created before
+// an epoch has expired by the epoch plus the lifetime on the clock of the
+// instance that created it; the grace covers instances whose clocks
+// disagree by less than it, which the clock guard keeps them well within
+// (CLOCK_SKEW_TOLERANCE is at most 30s).
+const EpochGrace = time.Minute
+
+// ForgetBefore is the instant before which a store with sessions of at most
+// lifetime forgets not-before epochs at now: such an epoch covers only
+// sessions that have expired, on every clock within EpochGrace of now.
+func ForgetBefore(now time.Time, lifetime time.Duration) int64 {
+	return now.Add(-lifetime - EpochGrace).UnixNano()
+}
+
 // Filter selects sessions in List. Empty fields match everything.
 type Filter struct {
 	Subject string

@@ -100,12 +100,16 @@
 // ever added than the cursor saw, is a Redis that lost its data: changes
 // lost as well.
 //
-// The log entry is written by Notify, after the write it announces, and
-// not by the write's own script: the record is in its tenant's slot and
-// the log in its own, and on Redis Cluster a script may only touch one
-// slot (a log per tenant would make every reconciliation read every
-// tenant's). So a change can be recorded and not announced: the Manager
-// retries a failed Notify until it goes through (see
-// apikey.Manager.Revoke), and what a crash of that Manager meanwhile
-// leaves is described under "Revocation SLA" in the README.
+// The record is in its tenant's slot and the log in its own, and on Redis
+// Cluster a script may only touch one slot (a log per tenant would make
+// every reconciliation read every tenant's), so no one script can write a
+// change and its log entry. The Manager therefore logs the change's intent
+// first (Intend: the same entry, with k i, and the same message), writes
+// only once that went through, and announces the written change after
+// (Notify, retried until it goes through). Every Manager re-reads a key on
+// every reconciliation for apikey.IntentWindow after it learned of an
+// entry of it, and the writer gives up on a write it could not send within
+// apikey.WriteWindow of starting the intent: a change Redis recorded
+// reaches every Manager whatever instant its writer died at, without
+// Notify (TestChangeSurvivesWriterDeath).
 package redisstore

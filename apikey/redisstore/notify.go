@@ -46,12 +46,32 @@ redis.call('PUBLISH', ARGV[4], ARGV[2] .. ' ' .. ARGV[3])
 return 1
 `)
 
+// intentScript is notifyScript for an intent (apikey.Notifier.Intend):
+// the entry says so (k i), which no reader needs, as every entry makes
+// readers re-read the key; it keeps the two steps apart for operators and
+// tests.
+var intentScript = redis.NewScript(`
+redis.call('XADD', KEYS[1], 'MINID', '~', ARGV[1], '*', 'id', ARGV[2], 'at', ARGV[3], 'k', 'i')
+redis.call('PUBLISH', ARGV[4], ARGV[2] .. ' ' .. ARGV[3])
+return 1
+`)
+
+// Intend logs and publishes, before the write, that the key id is about
+// to change: the same entry and message as Notify's.
+func (s *Store) Intend(ctx context.Context, id string, at time.Time) error {
+	return s.announce(ctx, intentScript, id, at)
+}
+
 // Notify logs the change and publishes "<id> <at, Unix ns>" on the
 // changes channel.
 func (s *Store) Notify(ctx context.Context, id string, at time.Time) error {
+	return s.announce(ctx, notifyScript, id, at)
+}
+
+func (s *Store) announce(ctx context.Context, script *redis.Script, id string, at time.Time) error {
 	ns := at.UnixNano()
 	trim := strconv.FormatInt((ns-int64(changeRetention))/1e6, 10) + "-0"
-	err := notifyScript.Run(ctx, s.rdb, []string{s.keys.changed()}, trim, id,
+	err := script.Run(ctx, s.rdb, []string{s.keys.changed()}, trim, id,
 		strconv.FormatInt(ns, 10), s.keys.changes()).Err()
 	if err != nil {
 		return unavailable(err)

@@ -370,8 +370,10 @@ func notifyFailing(t *testing.T, addr, prefix string, times int32, opts ...apike
 // TestPropagationNotifyFailure: A rotates (grace 0), revokes or deletes a
 // key; the store records it, then the change notification fails more
 // times than A's immediate retries. The operation succeeds (Rotate hands
-// out the new secret), and B, which had the key, refuses it once a retry
-// on one of A's propagation ticks goes through.
+// out the new secret), B, which had the key, refuses it within the
+// freshness window (it learned of the intent, recorded before the write),
+// and A retries the announcement on its propagation ticks until it goes
+// through.
 func TestPropagationNotifyFailure(t *testing.T) {
 	addr := testredis.Addr(t)
 	const freshness = time.Second // A retries every 250ms
@@ -412,15 +414,16 @@ func TestPropagationNotifyFailure(t *testing.T) {
 			if _, err := a.Verify(ctx, old.Reveal()); !errors.Is(err, want) {
 				t.Errorf("A: Verify of the old secret = %v, want %v", err, want)
 			}
-			took := refusedOn(t, b, old.Reveal(), want, 3*time.Second)
+			// B learned of the intent before the write, and re-reads the
+			// key on its reconciliations: it needs no announcement.
+			took := refusedOn(t, b, old.Reveal(), want, freshness)
 			if returned != 3 {
 				t.Errorf("%d notifications dropped when %s returned, want 3 (the first and 2 immediate retries)", returned, how)
 			}
 			t.Logf("%s on A refused on B %v after %s returned (%v after it began; %d notifications dropped)",
 				how, took, how, time.Since(start), dropped.Load())
-			if n := dropped.Load(); n != drops {
-				t.Errorf("%d notifications dropped, want %d", n, drops)
-			}
+			// A keeps announcing until it goes through.
+			eventually(t, 3*time.Second, "A retries the announcement on its ticks", func() bool { return dropped.Load() == drops })
 		})
 	}
 }
@@ -446,11 +449,11 @@ func TestPropagationNotifyPendingAtClose(t *testing.T) {
 	if n := dropped.Load(); n != 3 {
 		t.Fatalf("%d notifications dropped, want 3", n)
 	}
-	if _, err := b.Verify(ctx, raw.Reveal()); err != nil {
-		t.Fatalf("B before A closes: %v (want the key still accepted: B was told nothing)", err)
-	}
 	if err := a.Close(); err != nil {
 		t.Fatalf("Close: %v", err)
+	}
+	if n := dropped.Load(); n != 3 {
+		t.Fatalf("%d notifications dropped after Close, want 3 (Close's went through)", n)
 	}
 	took := refusedOn(t, b, raw.Reveal(), apikey.ErrRevoked, time.Second)
 	t.Logf("revocation announced by Close, refused on B %v after", took)

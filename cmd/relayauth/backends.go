@@ -52,14 +52,15 @@ func openBackends(ctx context.Context, cfg config.Config, observe ...func(time.D
 		b.redis = client
 	}
 	if cfg.SessionBackend == config.BackendRedis {
-		opts := append([]sessionsredis.Option{sessionsredis.WithPrefix(cfg.RedisPrefix), sessionsredis.WithFreshness(cfg.RevocationSLA)}, propagation...)
+		opts := append([]sessionsredis.Option{sessionsredis.WithPrefix(cfg.RedisPrefix), sessionsredis.WithFreshness(cfg.RevocationSLA),
+			sessionsredis.WithMaxLifetime(cfg.SessionTTL)}, propagation...)
 		s, err := sessionsredis.New(ctx, b.redis, opts...)
 		if err != nil {
 			return nil, err
 		}
 		b.sessions, b.redisSessions = s, s
 	} else {
-		b.sessions = session.NewMemoryStore(session.WithJanitor(time.Minute))
+		b.sessions = session.NewMemoryStore(session.WithJanitor(time.Minute), session.WithMaxLifetime(cfg.SessionTTL))
 	}
 	switch {
 	case cfg.APIKeysFile != "":

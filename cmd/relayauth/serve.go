@@ -18,6 +18,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 
 	"github.com/relayauth/relayauth/apikey"
+	"github.com/relayauth/relayauth/internal/clockguard"
 	"github.com/relayauth/relayauth/internal/config"
 	"github.com/relayauth/relayauth/internal/password"
 	"github.com/relayauth/relayauth/internal/server"
@@ -28,6 +29,10 @@ import (
 
 // shutdownGrace is how long in-flight requests get after SIGTERM.
 const shutdownGrace = 10 * time.Second
+
+// clockCheckEvery is how often an instance on Redis measures its clock's
+// offset from Redis's (and once at start).
+const clockCheckEvery = 30 * time.Second
 
 func serve(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
@@ -84,6 +89,20 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 		go reportStateAge(ctx, m, b.redisSessions, apiKeys)
 	}
 
+	var ready func() error
+	if b.redis != nil {
+		guard, err := clockguard.New(clockguard.Redis(b.redis, time.Now), cfg.ClockSkewTolerance,
+			clockguard.WithLogger(log.With("component", "clockguard")), clockguard.WithObserver(m.SetClockOffset))
+		if err != nil {
+			return err
+		}
+		if err := guard.Check(ctx); err != nil {
+			log.Error("not ready until the clock offset from Redis is measured", "error", err.Error())
+		}
+		go guard.Run(ctx, clockCheckEvery)
+		ready = guard.Err
+	}
+
 	hasher := password.NewHasher(password.OWASP, max(1, runtime.NumCPU()/2))
 	admin, err := hasher.Hash(ctx, cfg.AdminPassword)
 	if err != nil {
@@ -103,6 +122,7 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 		RefreshTTL:    cfg.RefreshTTL,
 		SessionTTL:    cfg.SessionTTL,
 		RevocationSLA: cfg.RevocationSLA,
+		Ready:         ready,
 		Env:           cfg.Env,
 		Version:       version,
 		LogLevel:      level,

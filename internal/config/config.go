@@ -54,6 +54,7 @@ const (
 	errTTLOrder      = "must not exceed"
 	errRedisRequired = "is required when SESSION_STORE_BACKEND=redis"
 	errPrefixBrace   = "must not contain { or }: Redis Cluster reads braces as a hash tag"
+	errSkew          = "must be at most 30s (revocation epochs are forgotten a minute after SESSION_TTL, which covers clocks this far apart)"
 )
 
 // Config is the whole server configuration. Secrets are relayauth.Secret
@@ -94,6 +95,9 @@ type Config struct {
 	RefreshTTL    time.Duration
 	SessionTTL    time.Duration
 	RevocationSLA time.Duration
+	// ClockSkewTolerance is how far this instance's clock may be from
+	// Redis's before it reports itself not ready (Redis deployments).
+	ClockSkewTolerance time.Duration
 
 	// TokenCacheSize is how many verified access tokens the verifier remembers
 	// to skip their signature and parse when they come again
@@ -109,6 +113,11 @@ const (
 	DefaultRefreshTTL    = 24 * time.Hour
 	DefaultSessionTTL    = 7 * 24 * time.Hour
 	DefaultRevocationSLA = 5 * time.Second
+	// DefaultClockSkewTolerance keeps any two instances within 1 s of each
+	// other; MaxClockSkewTolerance stays well inside the grace after which
+	// revocation epochs are forgotten (session.EpochGrace).
+	DefaultClockSkewTolerance = 500 * time.Millisecond
+	MaxClockSkewTolerance     = 30 * time.Second
 	// DefaultTokenCacheSize remembers this many verified tokens, about
 	// 10 MB: every user and service active within an access token's life
 	// at a mid-sized deployment.
@@ -143,6 +152,7 @@ const (
 	EnvRevocationSLA = "REVOCATION_SLA"
 	EnvTokenCache    = "TOKEN_CACHE_SIZE"
 	EnvConsole       = "CONSOLE_ENABLED"
+	EnvClockSkew     = "CLOCK_SKEW_TOLERANCE"
 )
 
 // Problem is one configuration error, tied to its variable.
@@ -216,6 +226,7 @@ func Load(getenv func(string) string) (Config, error) {
 	}{
 		{EnvAccessTTL, &c.AccessTTL}, {EnvRefreshTTL, &c.RefreshTTL},
 		{EnvSessionTTL, &c.SessionTTL}, {EnvRevocationSLA, &c.RevocationSLA},
+		{EnvClockSkew, &c.ClockSkewTolerance},
 	} {
 		v := strings.TrimSpace(getenv(d.name))
 		if v == "" {
@@ -289,6 +300,9 @@ func (c Config) WithDefaults() Config {
 	if c.RevocationSLA == 0 {
 		c.RevocationSLA = DefaultRevocationSLA
 	}
+	if c.ClockSkewTolerance == 0 {
+		c.ClockSkewTolerance = DefaultClockSkewTolerance
+	}
 	if !c.tokenCacheSet {
 		c.TokenCacheSize, c.tokenCacheSet = DefaultTokenCacheSize, true
 	}
@@ -340,6 +354,9 @@ func (c Config) Validate() error {
 	}
 	if c.RefreshTTL > c.SessionTTL {
 		bad(EnvRefreshTTL, errTTLOrder+" "+EnvSessionTTL)
+	}
+	if c.ClockSkewTolerance > MaxClockSkewTolerance {
+		bad(EnvClockSkew, errSkew)
 	}
 	return errors.Join(errs...)
 }

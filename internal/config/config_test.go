@@ -64,6 +64,10 @@ func TestCheck(t *testing.T) {
 		{"token cache over its bound", with(map[string]string{EnvTokenCache: "1000001"}), []string{EnvTokenCache}},
 		{"console not a bool", with(map[string]string{EnvConsole: "on"}), []string{EnvConsole}},
 		{"token cache not a number", with(map[string]string{EnvTokenCache: "10k"}), []string{EnvTokenCache}},
+		{"clock skew tolerance at its bound", with(map[string]string{EnvClockSkew: "30s"}), nil},
+		{"clock skew tolerance over its bound", with(map[string]string{EnvClockSkew: "31s"}), []string{EnvClockSkew}},
+		{"clock skew tolerance not positive", with(map[string]string{EnvClockSkew: "0s"}), []string{EnvClockSkew}},
+		{"clock skew tolerance not a duration", with(map[string]string{EnvClockSkew: "2"}), []string{EnvClockSkew}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -101,6 +105,9 @@ func TestDefaults(t *testing.T) {
 	}
 	if c.ConsoleEnabled {
 		t.Fatal("the console is on by default")
+	}
+	if c.ClockSkewTolerance != DefaultClockSkewTolerance {
+		t.Fatalf("clock skew tolerance %v by default, want %v", c.ClockSkewTolerance, DefaultClockSkewTolerance)
 	}
 	if c.TokenCacheSize != DefaultTokenCacheSize {
 		t.Fatalf("token cache size %d by default, want %d", c.TokenCacheSize, DefaultTokenCacheSize)

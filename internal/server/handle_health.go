@@ -19,7 +19,8 @@ func (s *server) handleHealthz() http.Handler {
 	})
 }
 
-// handleReadyz reports ready only when the session store answers.
+// handleReadyz reports ready only when the session store answers and
+// Deps.Ready, if any, has no objection.
 func (s *server) handleReadyz() http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
@@ -27,6 +28,12 @@ func (s *server) handleReadyz() http.Handler {
 		if err := s.Sessions.Ping(ctx); err != nil {
 			httpauth.WriteProblem(w, http.StatusServiceUnavailable, "session store unreachable")
 			return
+		}
+		if s.Ready != nil {
+			if err := s.Ready(); err != nil {
+				httpauth.WriteProblem(w, http.StatusServiceUnavailable, err.Error())
+				return
+			}
 		}
 		writeJSON(w, http.StatusOK, statusBody{"ready"})
 	})

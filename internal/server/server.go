@@ -55,6 +55,10 @@ type Deps struct {
 	// Throttle paces login attempts; throttle defaults when nil.
 	Throttle *throttle.Limiter
 
+	// Ready, when set, is asked by /readyz after the session store answers:
+	// nil when this instance may serve, else why not (the clock guard).
+	Ready func() error
+
 	// RevocationSLA bounds how long a forward-auth answer may be reused
 	// (X-Relay-Cache-Max-Age); DefaultRevocationSLA when zero.
 	RevocationSLA time.Duration

@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/base64"
 	"encoding/json"
+	"errors"
 	"io"
 	"log/slog"
 	"net/http"
@@ -12,6 +13,7 @@ import (
 	"net/url"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -716,6 +718,33 @@ func TestStoreOutageFailsClosed(t *testing.T) {
 	}
 	if r := h.do("GET", "/readyz", "", nil); r.status != 200 {
 		t.Fatalf("readyz did not recover: %d", r.status)
+	}
+}
+
+// The clock guard's objection makes the instance not ready, and says why.
+func TestReadyzAsksReady(t *testing.T) {
+	var objection atomic.Pointer[error]
+	h := newHarness(t, func(d *Deps) {
+		d.Ready = func() error {
+			if e := objection.Load(); e != nil {
+				return *e
+			}
+			return nil
+		}
+	})
+	if r := h.do("GET", "/readyz", "", nil); r.status != 200 {
+		t.Fatalf("readyz without objection: %d", r.status)
+	}
+	skew := errors.New("clock disagrees with Redis beyond CLOCK_SKEW_TOLERANCE: offset -2s, tolerance 500ms")
+	objection.Store(&skew)
+	r := h.do("GET", "/readyz", "", nil)
+	wantProblem(t, r, http.StatusServiceUnavailable)
+	if !strings.Contains(string(r.body), "CLOCK_SKEW_TOLERANCE") {
+		t.Errorf("readyz does not say why: %s", r.body)
+	}
+	// Liveness is not readiness: healthz still answers.
+	if r := h.do("GET", "/healthz", "", nil); r.status != 200 {
+		t.Errorf("healthz: %d", r.status)
 	}
 }
 

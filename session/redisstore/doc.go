@@ -90,6 +90,7 @@
 //	P t:{<tenant>}:u:<subject>    sorted set: one subject's session ids, same scores
 //	P tenants                     sorted set: tenants, scored by their last session's expiry
 //	P epochs                      hash: the not-before epochs and two markers
+//	P epochs:forget               string: the lease of the store whose turn it is to forget old epochs
 //	P revoked                     stream: single-session revocations, fields id and at (Unix ns), kept 15 minutes
 //	P revocations                 pub/sub channel (not a key): every revocation
 //	P schema                      string: the layout version, "2" (none: version 1)
@@ -111,6 +112,15 @@
 // "u:<tenant>:<subject>" to not-before instants in Unix nanoseconds; "v"
 // counts raises, so the loop re-reads the hash only when it moved; "boot"
 // is a random marker whose disappearance means Redis lost its data.
+//
+// With WithMaxLifetime(d) no session lives longer than d, so an epoch
+// older than d (plus session.EpochGrace) covers only sessions that have
+// expired: the store forgets such epochs, from its mirror at every sweep
+// and from the hash (one store at a time, under the forget lease, every
+// 10 minutes, in HSCAN steps of about a thousand fields); a
+// reconciliation skips any it still reads. The hash, the mirrors and a
+// full reconciliation read are then bounded by the revocations of the
+// last d. Deleting forgotten fields does not move "v".
 //
 // Ids, tenants and subjects are escaped (percent-encoding of '%', '{', '}'
 // and ':'), so that no value can close a hash tag early or forge a

@@ -46,6 +46,10 @@ func (k keys) revocations() string { return k.prefix + "revocations" }
 func (k keys) revokedLog() string  { return k.prefix + "revoked" }
 func (k keys) epochs() string      { return k.prefix + "epochs" }
 
+// forgetLease is held (and expired by Redis) by the store whose turn it
+// is to forget old epochs.
+func (k keys) forgetLease() string { return k.prefix + "epochs:forget" }
+
 // schema holds the layout version; migrationCursor the position of an
 // unfinished MigrateSchemaV2.
 func (k keys) schema() string          { return k.prefix + "schema" }

@@ -24,6 +24,11 @@ type mirror struct {
 	// session back.
 	rev atomic.Uint64
 	neg negative
+	// lifetime, when positive, caps the expiry of every session held at
+	// its creation plus lifetime (WithMaxLifetime): a session recorded
+	// under a longer SESSION_TTL than the store now has would otherwise
+	// outlive the epochs that the store forgets.
+	lifetime int64
 }
 
 type changeKind uint8
@@ -50,6 +55,8 @@ type change struct {
 	seen  uint64                 // upsert: rev before the Redis read
 	scope scope                  // epoch
 	at    int64                  // epoch; for negative entries, now
+	// sweep: epochs before it are forgotten (math.MinInt64: none).
+	before int64
 }
 
 func newMirror(negSize int, negTTL int64) *mirror {
@@ -62,6 +69,9 @@ func newMirror(negSize int, negTTL int64) *mirror {
 func (m *mirror) apply(c change) (old int64) {
 	switch c.kind {
 	case upsert:
+		if m.lifetime > 0 && c.rec.Expires-c.rec.Created > m.lifetime {
+			c.rec.Expires = c.rec.Created + m.lifetime
+		}
 		if m.t.Put(c.id, c.rec, func() bool { return m.rev.Load() == c.seen }) {
 			m.neg.remove(c.id)
 		}
@@ -89,7 +99,7 @@ func (m *mirror) apply(c change) (old int64) {
 		m.t.Clear()
 		m.neg.clear()
 	case sweep:
-		m.t.Sweep(c.at)
+		m.t.Forget(c.at, c.before)
 		m.neg.prune(c.at)
 	}
 	return 0

@@ -7,6 +7,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"math"
 	"slices"
 	"strconv"
 	"strings"
@@ -29,6 +30,7 @@ type Store struct {
 	keys      keys
 	freshness int64 // ns
 	now       func() time.Time
+	lifetime  time.Duration // 0: unbounded, epochs kept for ever
 
 	mirror  *mirror
 	flight  flight.Group[string, loaded]
@@ -59,6 +61,8 @@ type Store struct {
 	cursor       streamlog.Cursor // the last revocation log entry applied
 	placed       bool             // cursor holds a place in the log
 
+	forgetting atomic.Bool // a forgetInTurn runs
+
 	stop      context.CancelFunc
 	wg        sync.WaitGroup
 	closeOnce sync.Once
@@ -75,6 +79,11 @@ const (
 	sweepInterval = 30 * time.Second
 	// batch is how many sessions one pipeline reads or cleans.
 	batch = 256
+	// forgetInterval is how often one of the stores sharing a Redis scans
+	// the epochs hash for epochs to forget (WithMaxLifetime); forgetBatch
+	// is the COUNT hint of one scan step.
+	forgetInterval = 10 * time.Minute
+	forgetBatch    = 1000
 )
 
 type config struct {
@@ -84,6 +93,7 @@ type config struct {
 	negSize   int
 	negTTL    time.Duration
 	observe   func(time.Duration)
+	lifetime  time.Duration
 }
 
 // Option configures a Store.
@@ -105,6 +115,17 @@ func WithFreshness(d time.Duration) Option { return func(c *config) { c.freshnes
 // freshness window and the negative cache, and is the "now" of Revoke,
 // which is not given one.
 func WithNow(now func() time.Time) Option { return func(c *config) { c.now = now } }
+
+// WithMaxLifetime bounds every session's life: Create and Rotate refuse
+// (session.ErrInvalid) an ExpiresAt more than d after CreatedAt. In
+// return the store forgets the not-before epochs older than d (plus
+// session.EpochGrace): from its mirror at every sweep, and from Redis,
+// where one store at a time scans the epochs hash every 10 minutes
+// (Forget). Memory, the epochs hash and a reconciliation's read of it are
+// then bounded by the revocations of the last d, not every subject ever
+// revoked. The server passes SESSION_TTL. Without it (or with d ≤ 0)
+// epochs are kept for ever.
+func WithMaxLifetime(d time.Duration) Option { return func(c *config) { c.lifetime = max(d, 0) } }
 
 // WithNegativeCache bounds the memory of ids that Redis did not know:
 // at most size ids (default 65536), each for ttl (default the freshness
@@ -150,10 +171,12 @@ func New(ctx context.Context, client redis.UniversalClient, opts ...Option) (*St
 		keys:      keys{c.prefix},
 		freshness: int64(c.freshness),
 		now:       c.now,
+		lifetime:  c.lifetime,
 		mirror:    newMirror(c.negSize, int64(c.negTTL)),
 		observe:   c.observe,
 		kick:      make(chan struct{}, 1),
 	}
+	s.mirror.lifetime = int64(c.lifetime)
 	// Subscribed first, so nothing published after the read is missed.
 	ps, err := s.subscribe(ctx)
 	if err != nil {
@@ -222,8 +245,16 @@ func (s *Store) loop(ctx context.Context) {
 		_ = s.refresh(rctx) // a failure shows as staleness
 		cancel()
 		if now := s.clock(); now-lastSweep >= int64(sweepInterval) {
-			s.mirror.apply(change{kind: sweep, at: now})
+			s.mirror.apply(change{kind: sweep, at: now, before: s.forgetBefore(now)})
 			lastSweep = now
+			// On its own goroutine: a long scan must not hold back the
+			// reconciliations that keep this store fresh.
+			if s.lifetime > 0 && s.forgetting.CompareAndSwap(false, true) {
+				s.wg.Go(func() {
+					defer s.forgetting.Store(false)
+					s.forgetInTurn(ctx)
+				})
+			}
 		}
 	}
 }
@@ -269,10 +300,12 @@ func (s *Store) refresh(ctx context.Context) error {
 		if err != nil {
 			return err
 		}
+		old := s.forgetBefore(s.clock())
 		for f, v := range all {
 			sc, ok := parseEpochField(f)
 			at, err := strconv.ParseInt(v, 10, 64)
-			if ok && err == nil {
+			// An epoch due to be forgotten covers no live session.
+			if ok && err == nil && at >= old {
 				s.mirror.apply(change{kind: epoch, scope: sc, at: at})
 			}
 		}
@@ -289,6 +322,63 @@ func (s *Store) refresh(ctx context.Context) error {
 	}
 	s.wake()
 	return nil
+}
+
+// forgetBefore is the instant before which epochs are forgotten at now;
+// math.MinInt64 (none) without a lifetime bound.
+func (s *Store) forgetBefore(now int64) int64 {
+	if s.lifetime == 0 {
+		return math.MinInt64
+	}
+	return session.ForgetBefore(time.Unix(0, now), s.lifetime)
+}
+
+// forgetInTurn runs Forget if no store sharing this Redis ran it in the
+// last forgetInterval (a lease key, set if absent, that Redis expires), so
+// that one store, not every one, scans the epochs hash. Best effort: an
+// epoch forgotten late costs only memory.
+func (s *Store) forgetInTurn(ctx context.Context) {
+	if s.lifetime == 0 {
+		return
+	}
+	ok, err := s.rdb.SetNX(ctx, s.keys.forgetLease(), "1", forgetInterval).Result()
+	if err != nil || !ok {
+		return
+	}
+	fctx, cancel := context.WithTimeout(ctx, forgetInterval/2)
+	defer cancel()
+	_, _ = s.Forget(fctx, s.now())
+}
+
+// Forget deletes from Redis, and from this store's mirror, every epoch
+// that now is past the lifetime bound of (see WithMaxLifetime), and
+// returns how many it deleted from Redis. It reads the epochs hash in
+// steps of about a thousand fields, each one short script, so Redis is
+// never held for long. Without a lifetime bound it forgets nothing. The
+// store runs it on its own; tests call it with their clock's now.
+func (s *Store) Forget(ctx context.Context, now time.Time) (int, error) {
+	if s.lifetime == 0 {
+		return 0, nil
+	}
+	n := now.UnixNano()
+	before := s.forgetBefore(n)
+	s.mirror.apply(change{kind: sweep, at: n, before: before})
+	deleted, cursor := 0, "0"
+	for {
+		res, err := forgetScript.Run(ctx, s.rdb, []string{s.keys.epochs()}, cursor, itoa(before), forgetBatch).Slice()
+		if err != nil {
+			return deleted, unavailable(err)
+		}
+		if len(res) != 2 {
+			return deleted, unavailable(fmt.Errorf("forget script answered %d values", len(res)))
+		}
+		cursor, _ = res[0].(string)
+		d, _ := res[1].(int64)
+		deleted += int(d)
+		if cursor == "0" || cursor == "" {
+			return deleted, nil
+		}
+	}
 }
 
 // Close stops the background goroutines. It does not close the client,
@@ -343,6 +433,9 @@ func (s *Store) Create(ctx context.Context, sess session.Session) error {
 	lastSeen, _ := codec.Nanos(sess.LastSeenAt)
 	expires, _ := codec.Nanos(sess.ExpiresAt)
 	expMs := ceilMillis(expires)
+	if s.lifetime > 0 && expires-created > int64(s.lifetime) {
+		return fmt.Errorf("%w: ExpiresAt is more than %v after CreatedAt", session.ErrInvalid, s.lifetime)
+	}
 	seen := s.mirror.rev.Load()
 	args := []any{itoa(created), itoa(expMs), callToken(),
 		"sv", sessionSchema, "crt", itoa(created), "lst", itoa(lastSeen), "exp", itoa(expires)}
@@ -438,6 +531,9 @@ func (f fields) decode(id string) (session.Session, table.Record[struct{}], erro
 // live reports whether rec is live at now: not expired, not revoked and
 // not covered by an epoch the mirror knows.
 func (s *Store) live(rec table.Record[struct{}], now int64) bool {
+	if s.lifetime > 0 && rec.Expires-rec.Created > int64(s.lifetime) {
+		rec.Expires = rec.Created + int64(s.lifetime) // see mirror.lifetime
+	}
 	return rec.Expires > now && !rec.Revoked && rec.Created >= s.mirror.t.Floor(rec.Tenant, rec.Subject)
 }
 
@@ -564,9 +660,13 @@ func (s *Store) Rotate(ctx context.Context, id, presented, next string, now, exp
 	}
 	seen := s.mirror.rev.Load()
 	made := s.clock()
+	earliest := ""
+	if s.lifetime > 0 {
+		earliest = itoa(exp - int64(s.lifetime))
+	}
 	res, err := rotateScript.Run(ctx, s.rdb, []string{s.keys.session(id)},
 		presented, next, itoa(n), itoa(exp), itoa(ceilMillis(exp)),
-		s.keys.revocations(), sessionMessage(made, id)).Slice()
+		s.keys.revocations(), sessionMessage(made, id), earliest).Slice()
 	if err != nil {
 		return session.Session{}, unavailable(err)
 	}
@@ -583,6 +683,8 @@ func (s *Store) Rotate(ctx context.Context, id, presented, next string, now, exp
 		}
 	}
 	switch {
+	case code == -2:
+		return session.Session{}, fmt.Errorf("%w: ExpiresAt is more than %v after CreatedAt", session.ErrInvalid, s.lifetime)
 	case code == 0:
 		s.mirror.apply(change{kind: forget, id: id, at: s.clock()})
 		return session.Session{}, session.ErrNotFound

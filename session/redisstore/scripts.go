@@ -52,11 +52,14 @@ return 1
 //
 //	KEYS[1] session; ARGV[1] presented; ARGV[2] next; ARGV[3] now ns;
 //	ARGV[4] new ExpiresAt ns; ARGV[5] its PEXPIREAT ms; ARGV[6] the
-//	revocations channel; ARGV[7] the message of a revocation for reuse
+//	revocations channel; ARGV[7] the message of a revocation for reuse;
+//	ARGV[8] the earliest CreatedAt ns that may live until the new
+//	ExpiresAt ("" for no bound: see WithMaxLifetime)
 //	returns {1, fields...} rotated; {-1, fields...} reuse, now revoked;
-//	{-1} reuse of a session already revoked for reuse; {0} not live
+//	{-1} reuse of a session already revoked for reuse; {0} not live;
+//	{-2} the new ExpiresAt is beyond the session's lifetime, nothing changed
 var rotateScript = redis.NewScript(luaCmp + `
-local h = redis.call('HMGET', KEYS[1], 'rid', 'exp', 'rvk', 'lst', 'rvc')
+local h = redis.call('HMGET', KEYS[1], 'rid', 'exp', 'rvk', 'lst', 'rvc', 'crt')
 if not h[2] then return {0} end
 if cmp(h[2], ARGV[3]) <= 0 then
   redis.call('DEL', KEYS[1])
@@ -75,6 +78,7 @@ if h[1] ~= ARGV[1] and not again then
   redis.call('PUBLISH', ARGV[6], ARGV[7])
   return {-1, redis.call('HGETALL', KEYS[1])}
 end
+if ARGV[8] and ARGV[8] ~= '' and h[6] and cmp(h[6], ARGV[8]) < 0 then return {-2} end
 redis.call('HSET', KEYS[1], 'rid', ARGV[2], 'lst', ARGV[3], 'exp', ARGV[4])
 redis.call('PEXPIREAT', KEYS[1], ARGV[5])
 return {1, redis.call('HGETALL', KEYS[1])}
@@ -143,6 +147,28 @@ for i = 1, 2 do
   end
 end
 return 1
+`)
+
+// forgetScript deletes, from one HSCAN step of the epochs hash, every
+// epoch before a cut-off (the version and boot markers are not epochs).
+// The version does not move: no store has to read the hash again, as each
+// forgets the same epochs from its mirror on its own. An epoch raised again
+// after it was forgotten is written anew by epochScript.
+//
+//	KEYS[1] epochs; ARGV[1] the HSCAN cursor; ARGV[2] the cut-off ns;
+//	ARGV[3] the COUNT hint
+//	returns {next cursor, fields deleted}
+var forgetScript = redis.NewScript(luaCmp + `
+local r = redis.call('HSCAN', KEYS[1], ARGV[1], 'COUNT', ARGV[3])
+local kv, n = r[2], 0
+for i = 1, #kv, 2 do
+  local f = kv[i]
+  if f ~= 'v' and f ~= 'boot' and cmp(kv[i + 1], ARGV[2]) < 0 then
+    redis.call('HDEL', KEYS[1], f)
+    n = n + 1
+  end
+end
+return {r[1], n}
 `)
 
 // epochScript raises one not-before epoch; it never lowers one. A raise

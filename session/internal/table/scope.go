@@ -246,20 +246,22 @@ func (s *scopes) floorBefore(sc Scope, old int64, tenant, subject string) int64 
 }
 
 // prune forgets owners and tenants that no entry points at and whose
-// epoch says nothing a broader epoch does not already say. Epochs only
-// rise, so a subsumed epoch stays subsumed.
-func (s *scopes) prune() {
+// epoch says nothing a broader epoch does not already say, or is before
+// forget (none: forget nothing by age). Epochs only rise, so a subsumed
+// epoch stays subsumed; an epoch before forget covers only sessions that
+// the caller vouches have expired (see Table.Forget).
+func (s *scopes) prune(forget int64) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	g := s.global.Load()
 	for name, t := range s.tenants {
 		tn := max(g, t.notBefore.Load())
 		for subject, o := range t.owners {
-			if o.refs == 0 && o.own.Load() <= tn {
+			if own := o.own.Load(); o.refs == 0 && (own <= tn || own < forget) {
 				delete(t.owners, subject)
 			}
 		}
-		if len(t.owners) == 0 && t.notBefore.Load() <= g {
+		if nb := t.notBefore.Load(); len(t.owners) == 0 && (nb <= g || nb < forget) {
 			delete(s.tenants, name)
 		}
 	}

@@ -750,6 +750,12 @@ func (t *Table[V]) FloorBefore(sc Scope, old int64, tenant, subject string) int6
 // epoch (tombstones included), forgets owners no entry needs, and returns how many entries it
 // removed.
 func (t *Table[V]) Sweep(now int64) (removed int) {
+	removed = t.sweep(now)
+	t.scopes.prune(none)
+	return removed
+}
+
+func (t *Table[V]) sweep(now int64) (removed int) {
 	for n := range t.shards {
 		sh := &t.shards[n]
 		sh.mu.Lock()
@@ -764,7 +770,24 @@ func (t *Table[V]) Sweep(now int64) (removed int) {
 		t.scopes.mu.Unlock()
 		sh.mu.Unlock()
 	}
-	t.scopes.prune()
+	return removed
+}
+
+// Forget sweeps at now, as Sweep does, and then also forgets the epochs
+// of subjects and tenants that no entry needs any more and that are before
+// before: the memory of mass revocations stays bounded by the revocations
+// made since before, not every one ever made. It returns how many entries
+// it removed.
+//
+// The caller vouches that every session created before before has expired
+// by now (sessions live at most a known lifetime, and before is at least
+// that far back), so an epoch that old covers nothing an entry could still
+// be used for: forgetting it changes no answer. An owner that still has
+// entries keeps its epoch, whatever its age, so no counter is judged by
+// an epoch that moved under it.
+func (t *Table[V]) Forget(now, before int64) (removed int) {
+	removed = t.sweep(now)
+	t.scopes.prune(before)
 	return removed
 }
 
@@ -778,7 +801,7 @@ func (t *Table[V]) Clear() {
 		t.scopes.mu.Unlock()
 		sh.mu.Unlock()
 	}
-	t.scopes.prune()
+	t.scopes.prune(none)
 }
 
 // Len returns the number of entries, live or not yet evicted.

@@ -349,3 +349,33 @@ func TestParseMatchesBase64(t *testing.T) {
 		try(id)
 	}
 }
+
+// TestForgetKeepsCounts: Forget drops old epochs of owners without
+// entries and keeps those of owners with entries, and the live counters
+// still agree with a visit of every entry afterwards.
+func TestForgetKeepsCounts(t *testing.T) {
+	tb := NewCounting[struct{}]()
+	tb.Revoke(Subject("A", "gone"), 10)
+	tb.Revoke(Subject("A", "back"), 10)
+	tb.Revoke(Tenant("B"), 10)
+	tb.Insert("s1", Record[struct{}]{Tenant: "A", Subject: "back", Created: 20, Expires: 1000})
+	tb.Insert("old", Record[struct{}]{Tenant: "A", Subject: "gone", Created: 5, Expires: 50})
+	for _, tc := range []struct {
+		now, before     int64
+		owners, tenants int
+	}{
+		{60, 10, 2, 2}, // nothing before 10
+		{60, 11, 1, 1}, // gone (its entry swept) and B go; back keeps its entry's owner
+	} {
+		tb.Forget(tc.now, tc.before)
+		if owners, tenants := tb.Scopes(); owners != tc.owners || tenants != tc.tenants {
+			t.Errorf("Forget(%d, %d): %d owners and %d tenants, want %d and %d", tc.now, tc.before, owners, tenants, tc.owners, tc.tenants)
+		}
+	}
+	if tb.Status("s1", 60) != Live {
+		t.Error("the session made after the epoch is no longer live")
+	}
+	if n := tb.Revoke(Tenant("A"), 100); n != 1 {
+		t.Errorf("Revoke(tenant A) after Forget = %d, want 1", n)
+	}
+}
