@@ -73,8 +73,12 @@ else
   bin=$tmp/relayauth
 fi
 password=$("$PY" -c 'import secrets; print(secrets.token_urlsafe(24))')
+signing_key=$("$PY" -c 'import base64, secrets; print(base64.b64encode(secrets.token_bytes(32)).decode())')
+# The files exist before the server does: the loop below reads one at once.
+: >"$tmp/relayauth.out"
+: >"$tmp/relayauth.log"
 env -i PATH="$PATH" RELAY_ENV=development LISTEN_ADDR=127.0.0.1:0 \
-  JWT_SIGNING_KEY="$("$PY" -c 'import base64, secrets; print(base64.b64encode(secrets.token_bytes(32)).decode())')" \
+  JWT_SIGNING_KEY="$signing_key" \
   ADMIN_PASSWORD="$password" SESSION_STORE_BACKEND=memory AUTH_SIGNING_METRICS_ENABLED=false RELAY_DEBUG=false \
   RELAY_DEMO_MOCKS=false RELAY_MOCK_SIGNING=false API_KEYS_FILE= ACCESS_TOKEN_TTL=30m \
   "$bin" serve >"$tmp/relayauth.out" 2>"$tmp/relayauth.log" &
