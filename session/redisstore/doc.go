@@ -70,10 +70,12 @@
 // the mirror had missed: the auth_revocation_propagation_seconds
 // histogram.
 //
-// The log entry of a Revoke is written before the script (the stream is
-// in another slot), so a revocation that took effect is always in the
-// log; a Rotate's reuse revocation is logged right after its script,
-// whose message is already out. Entries are trimmed after 15 minutes
+// The log entry of a Revoke is written before the script (on a Cluster
+// the stream is in another slot), so a revocation that took effect is
+// always in the log; a Rotate's reuse revocation is logged by its script
+// on a single node or a Sentinel set, and right after it on a Cluster,
+// whose message is already out (a writer that dies between the two
+// leaves the revocation to pub/sub alone). Entries are trimmed after 15 minutes
 // (logRetention): the log only has to cover the gap between two
 // reconciliations of any one store. A store that falls further behind
 // (entries after its cursor are gone: see internal/streamlog, which tells

@@ -101,11 +101,15 @@ func (s *Store) applyMessage(m message, observeAlways bool) {
 func (s *Store) logRevocation(ctx context.Context, id string, made int64) error {
 	return s.rdb.XAdd(ctx, &redis.XAddArgs{
 		Stream: s.keys.revokedLog(),
-		MinID:  itoa((made-int64(logRetention))/1e6) + "-0",
+		MinID:  logMinID(made),
 		Approx: true,
 		Values: []any{"id", id, "at", itoa(made)},
 	}).Err()
 }
+
+// logMinID is the MINID that trims the log, when an entry made at made
+// (Unix ns) is added, of the entries older than logRetention.
+func logMinID(made int64) string { return itoa((made-int64(logRetention))/1e6) + "-0" }
 
 // readLog applies the log entries after the cursor and moves the cursor
 // past them. The first call only places the cursor at the log's end: an

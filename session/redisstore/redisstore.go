@@ -26,11 +26,14 @@ import (
 
 // Store is a session.Store on Redis. Make one with New.
 type Store struct {
-	rdb       redis.UniversalClient
-	keys      keys
-	freshness int64 // ns
-	now       func() time.Time
-	lifetime  time.Duration // 0: unbounded, epochs kept for ever
+	rdb redis.UniversalClient
+	// logInScript: the revocation log shares a slot with every session
+	// (not a Cluster), so a script that revokes a session logs it too.
+	logInScript bool
+	keys        keys
+	freshness   int64 // ns
+	now         func() time.Time
+	lifetime    time.Duration // 0: unbounded, epochs kept for ever
 
 	mirror  *mirror
 	flight  flight.Group[string, loaded]
@@ -177,6 +180,8 @@ func New(ctx context.Context, client redis.UniversalClient, opts ...Option) (*St
 		kick:      make(chan struct{}, 1),
 	}
 	s.mirror.lifetime = int64(c.lifetime)
+	_, cluster := client.(*redis.ClusterClient)
+	s.logInScript = !cluster
 	// Subscribed first, so nothing published after the read is missed.
 	ps, err := s.subscribe(ctx)
 	if err != nil {
@@ -664,9 +669,14 @@ func (s *Store) Rotate(ctx context.Context, id, presented, next string, now, exp
 	if s.lifetime > 0 {
 		earliest = itoa(exp - int64(s.lifetime))
 	}
-	res, err := rotateScript.Run(ctx, s.rdb, []string{s.keys.session(id)},
+	keys := []string{s.keys.session(id)}
+	if s.logInScript {
+		keys = append(keys, s.keys.revokedLog())
+	}
+	res, err := rotateScript.Run(ctx, s.rdb, keys,
 		presented, next, itoa(n), itoa(exp), itoa(ceilMillis(exp)),
-		s.keys.revocations(), sessionMessage(made, id), earliest).Slice()
+		s.keys.revocations(), sessionMessage(made, id), earliest,
+		logMinID(made), id, itoa(made)).Slice()
 	if err != nil {
 		return session.Session{}, unavailable(err)
 	}
@@ -691,10 +701,13 @@ func (s *Store) Rotate(ctx context.Context, id, presented, next string, now, exp
 	case code < 0:
 		if len(res) > 1 {
 			s.mirror.apply(change{kind: upsert, id: id, seen: seen, rec: rec})
-			// Revoked for reuse just now, and published by the script;
-			// logged for reconciliation in a second step (another slot),
-			// best effort: the message is out already.
-			s.logRevocation(context.WithoutCancel(ctx), id, made)
+			// Revoked for reuse just now, published by the script and,
+			// but on a Cluster, logged by it. On a Cluster the log is in
+			// another slot: logged here, in a second step, best effort
+			// (the message is out already).
+			if !s.logInScript {
+				s.logRevocation(context.WithoutCancel(ctx), id, made)
+			}
 		}
 		s.mirror.apply(change{kind: revoked, id: id, at: s.clock()})
 		return session.Session{}, session.ErrRefreshReused

@@ -37,7 +37,10 @@ return 1
 // expires, so every later use of any of its refresh ids is reuse too.
 //
 // The revocation for reuse is published (ARGV[6], ARGV[7]) in the same
-// step, so it never happens without its message (propagate.go).
+// step, so it never happens without its message (propagate.go); where the
+// log is in the session's slot (every deployment but a Cluster), it is
+// logged in that step too (KEYS[2], ARGV[9..11]), so it never happens
+// without its log entry either, whatever instant its writer dies at.
 //
 // go-redis sends a command again when its connection drops after the
 // command reached Redis, so the script may run twice for one call. The
@@ -54,7 +57,9 @@ return 1
 //	ARGV[4] new ExpiresAt ns; ARGV[5] its PEXPIREAT ms; ARGV[6] the
 //	revocations channel; ARGV[7] the message of a revocation for reuse;
 //	ARGV[8] the earliest CreatedAt ns that may live until the new
-//	ExpiresAt ("" for no bound: see WithMaxLifetime)
+//	ExpiresAt ("" for no bound: see WithMaxLifetime); KEYS[2], when
+//	given, the revocation log, with ARGV[9] its MINID, ARGV[10] the
+//	session id and ARGV[11] when the revocation was made (ns)
 //	returns {1, fields...} rotated; {-1, fields...} reuse, now revoked;
 //	{-1} reuse of a session already revoked for reuse; {0} not live;
 //	{-2} the new ExpiresAt is beyond the session's lifetime, nothing changed
@@ -76,6 +81,9 @@ if h[1] ~= ARGV[1] and not again then
   if mine then redis.call('HSET', KEYS[1], 'rvc', ARGV[2]) end
   redis.call('HDEL', KEYS[1], 'rid')
   redis.call('PUBLISH', ARGV[6], ARGV[7])
+  if KEYS[2] then
+    redis.call('XADD', KEYS[2], 'MINID', '~', ARGV[9], '*', 'id', ARGV[10], 'at', ARGV[11])
+  end
   return {-1, redis.call('HGETALL', KEYS[1])}
 end
 if ARGV[8] and ARGV[8] ~= '' and h[6] and cmp(h[6], ARGV[8]) < 0 then return {-2} end
