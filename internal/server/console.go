@@ -2,10 +2,12 @@ package server
 
 import (
 	"bytes"
+	"context"
 	"crypto/sha256"
 	"crypto/subtle"
 	"embed"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -106,14 +108,18 @@ type consoleWho struct {
 }
 
 // consoleSessions are the signed-in consoles of this instance, by the
-// SHA-256 of their cookie value.
+// SHA-256 of their cookie value. end is called, outside the lock, for
+// every console forgotten (signed out, idle, too old, evicted or replaced
+// by a second sign-in): the credential it held is gone with it, so the
+// Relay Auth session behind it must not outlive it.
 type consoleSessions struct {
 	mu   sync.Mutex
 	byID map[[32]byte]*consoleSession
+	end  func(*consoleSession)
 }
 
-func newConsoleSessions() *consoleSessions {
-	return &consoleSessions{byID: map[[32]byte]*consoleSession{}}
+func newConsoleSessions(end func(*consoleSession)) *consoleSessions {
+	return &consoleSessions{byID: map[[32]byte]*consoleSession{}, end: end}
 }
 
 func consoleKey(cookie string) [32]byte { return sha256.Sum256([]byte(cookie)) }
@@ -122,8 +128,8 @@ func consoleKey(cookie string) [32]byte { return sha256.Sum256([]byte(cookie)) }
 // it forgets the expired consoles and then the least recently used.
 func (c *consoleSessions) add(cs *consoleSession, now time.Time) string {
 	id := newID()
+	var dropped []*consoleSession
 	c.mu.Lock()
-	defer c.mu.Unlock()
 	if len(c.byID) >= maxConsoleSessions {
 		var oldest [32]byte
 		var oldestUse time.Time
@@ -133,6 +139,7 @@ func (c *consoleSessions) add(cs *consoleSession, now time.Time) string {
 			v.mu.Unlock()
 			if v.expired(used, now) {
 				delete(c.byID, k)
+				dropped = append(dropped, v)
 				continue
 			}
 			if oldestUse.IsZero() || used.Before(oldestUse) {
@@ -140,10 +147,15 @@ func (c *consoleSessions) add(cs *consoleSession, now time.Time) string {
 			}
 		}
 		if len(c.byID) >= maxConsoleSessions {
+			dropped = append(dropped, c.byID[oldest])
 			delete(c.byID, oldest)
 		}
 	}
 	c.byID[consoleKey(id)] = cs
+	c.mu.Unlock()
+	for _, v := range dropped {
+		c.end(v)
+	}
 	return id
 }
 
@@ -170,13 +182,32 @@ func (c *consoleSessions) get(cookie string, now time.Time) (*consoleSession, bo
 }
 
 func (c *consoleSessions) remove(cookie string) {
+	k := consoleKey(cookie)
 	c.mu.Lock()
-	delete(c.byID, consoleKey(cookie))
+	cs, ok := c.byID[k]
+	delete(c.byID, k)
 	c.mu.Unlock()
+	if ok {
+		c.end(cs)
+	}
 }
 
 func (cs *consoleSession) expired(lastUsed, now time.Time) bool {
 	return now.Sub(lastUsed) > consoleIdle || now.Sub(cs.created) > consoleMaxAge
+}
+
+// endConsole ends the Relay Auth session of a console the server forgot,
+// best effort: one already ended (signed out, revoked) is not live.
+func (s *server) endConsole(cs *consoleSession) {
+	if cs.sessionID == "" {
+		return // an API key sign-in: the key is the operator's, not the console's
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	if err := s.Sessions.Revoke(ctx, cs.sessionID); err != nil && !errors.Is(err, relayauth.ErrNotFound) {
+		s.Log.Warn("console: the session behind a forgotten console could not be ended; it ends at its expiry",
+			"session_id", cs.sessionID, "error", err)
+	}
 }
 
 // consoleCookie is the cookie's name: with the __Host- prefix wherever it

@@ -355,6 +355,37 @@ func TestConsoleRenews(t *testing.T) {
 	if r := c.call("GET", "/auth/me", nil); r.status != http.StatusUnauthorized {
 		t.Errorf("an idle console: %d, want 401", r.status)
 	}
+	// Its credential is gone with it: so is the session behind it.
+	if _, err := h.sessions.Get(t.Context(), c.sessionID, h.clock.Now()); err == nil {
+		t.Error("an idle console left its session alive on the server")
+	}
+}
+
+// A second sign-in in the same browser replaces the first console, and
+// ends the session behind it: nothing holds its tokens any more.
+func TestConsoleSecondSignInEndsTheFirst(t *testing.T) {
+	h := newHarness(t, withConsole)
+	first := h.signInAdmin()
+	r := h.do("POST", "/console/api/session", "", `{"username":"admin","password":"`+testAdminPassword+`"}`,
+		"Cookie", "relayauth-console="+first.cookie)
+	var second struct {
+		SessionID string `json:"session_id"`
+	}
+	if r.status != http.StatusOK || json.Unmarshal(r.body, &second) != nil || second.SessionID == "" {
+		t.Fatalf("second sign-in: %d %s", r.status, r.body)
+	}
+	if second.SessionID == first.sessionID {
+		t.Fatal("the second sign-in reused the first session")
+	}
+	if _, err := h.sessions.Get(t.Context(), first.sessionID, h.clock.Now()); err == nil {
+		t.Error("the replaced console left its session alive on the server")
+	}
+	if _, err := h.sessions.Get(t.Context(), second.SessionID, h.clock.Now()); err != nil {
+		t.Errorf("the new console's session: %v", err)
+	}
+	if r := first.call("GET", "/auth/me", nil); r.status != http.StatusUnauthorized {
+		t.Errorf("the replaced console still answers: %d", r.status)
+	}
 }
 
 // A tenant admin's console sees and acts on its own tenant only, as the

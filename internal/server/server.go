@@ -128,6 +128,6 @@ func newServer(d Deps) (*server, error) {
 		httpauth.WithVerifyTiming(func(d time.Duration) { s.Metrics.ObserveVerify(s.alg, d) }),
 		httpauth.WithAPIKeys(d.APIKeys))
 	s.mux = http.NewServeMux()
-	s.consoles = newConsoleSessions()
+	s.consoles = newConsoleSessions(s.endConsole)
 	return s, nil
 }
