@@ -259,6 +259,9 @@ func plainObject(data []byte, known []string) (map[string]json.RawMessage, bool)
 			return nil, false
 		}
 		k := kt.(string)
+		if strings.ContainsFunc(k, func(r rune) bool { return r < 0x20 || r == 0x7f }) {
+			return nil, false // documented: a member name holding a control character (DEL too) is refused
+		}
 		for _, n := range names {
 			if strings.EqualFold(n, k) {
 				return nil, false
