@@ -253,8 +253,10 @@ func TestGatewayConfigEnvoy(t *testing.T) {
 				sent = append(sent, strings.ToLower(exact))
 			}
 			slices.Sort(sent)
-			if !slices.Equal(sent, credentialHeaders) {
-				t.Errorf("filter %s sends the client's %q to Relay Auth, want exactly %q", f.Name, sent, credentialHeaders)
+			// And Envoy's own request id, under which Relay Auth logs the decision.
+			want := slices.Sorted(slices.Values(append(slices.Clone(credentialHeaders), "x-request-id")))
+			if !slices.Equal(sent, want) {
+				t.Errorf("filter %s sends the client's %q to Relay Auth, want exactly %q", f.Name, sent, want)
 			}
 			up := a.HTTPService.AuthorizationResponse.AllowedUpstreamHeaders.Patterns
 			if len(up) != 1 || up[0]["prefix"] != "x-relay-" {

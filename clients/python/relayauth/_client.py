@@ -41,7 +41,7 @@ _SECONDS = re.compile(r"[0-9]{1,12}\Z")
 
 _RELAY_HEADERS = (
     "x-relay-subject", "x-relay-tenant", "x-relay-roles", "x-relay-scopes",
-    "x-relay-session-id", "x-relay-auth-method", "x-relay-expires-at", "x-relay-cache-max-age",
+    "x-relay-session-id", "x-relay-auth-method", "x-relay-cache-max-age",
 )
 
 _DETAILS = {
@@ -268,12 +268,7 @@ def _parse(resp: httpx.Response) -> tuple[Principal, float]:
         raise _Malformed("empty X-Relay-Subject")
     if not _SECONDS.match(h["x-relay-cache-max-age"]):
         raise _Malformed("X-Relay-Cache-Max-Age is not whole seconds")
-    max_age = float(h["x-relay-cache-max-age"])
-    expires = h["x-relay-expires-at"]
-    if expires:
-        if not _SECONDS.match(expires):
-            raise _Malformed("X-Relay-Expires-At is not unix seconds")
-        max_age = min(max_age, int(expires) - time.time())
+    max_age = float(h["x-relay-cache-max-age"])  # the server bounds it by the credential's expiry
     m: Method = "jwt" if method == "jwt" else "api_key"
     return Principal(
         subject=h["x-relay-subject"],

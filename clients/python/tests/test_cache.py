@@ -31,7 +31,7 @@ class Counting:
         cred = req.headers.get("authorization", req.headers.get("x-api-key", ""))
         return httpx.Response(200, headers={
             "X-Relay-Subject": cred[-8:], "X-Relay-Tenant": "acme", "X-Relay-Roles": "", "X-Relay-Scopes": "",
-            "X-Relay-Session-Id": "s", "X-Relay-Auth-Method": "jwt", "X-Relay-Expires-At": "",
+            "X-Relay-Session-Id": "s", "X-Relay-Auth-Method": "jwt",
             "X-Relay-Cache-Max-Age": self.max_age})
 
 
