@@ -6,11 +6,12 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
-	"net/url"
 	"slices"
 	"strings"
 	"sync/atomic"
 	"time"
+	"unicode"
+	"unicode/utf8"
 
 	"github.com/relayauth/relayauth"
 	"github.com/relayauth/relayauth/apikey"
@@ -238,38 +239,166 @@ var errBadQuery = fmt.Errorf("%w: malformed URL query", relayauth.ErrInvalid)
 // For URLs Authenticate does not see itself, such as the original request
 // a gateway forwards for authentication.
 func CheckQuery(rawQuery string) error {
-	if rawQuery == "" {
-		return nil
-	}
-	q, err := url.ParseQuery(rawQuery)
-	if err != nil {
+	credential, malformed := scanQuery(rawQuery)
+	switch {
+	case malformed:
 		return errBadQuery
-	}
-	for name := range q {
-		if isCredentialName(name) {
-			return errQueryCredentials
-		}
+	case credential:
+		return errQueryCredentials
 	}
 	return nil
 }
 
-func isCredentialName(name string) bool {
+// maxQueryParams is url.ParseQuery's limit on a query's fields (its
+// GODEBUG urlmaxqueryparams default); a query over it does not parse.
+const maxQueryParams = 10000
+
+// scanQuery reads a URL query as url.ParseQuery does, without building
+// it: credential reports a field ParseQuery would keep whose name is a
+// credential name (isCredentialName); malformed, that ParseQuery would
+// return an error. Unlike ParseQuery it still looks for credentials in a
+// query over maxQueryParams. FuzzScanQuery checks it against ParseQuery.
+// It runs on every request with a query, so it allocates nothing.
+func scanQuery(raw string) (credential, malformed bool) {
+	malformed = strings.Count(raw, "&") >= maxQueryParams
+	for raw != "" {
+		var field string
+		field, raw, _ = strings.Cut(raw, "&")
+		if strings.IndexByte(field, ';') >= 0 {
+			malformed = true
+			continue
+		}
+		if field == "" {
+			continue
+		}
+		k, v, _ := strings.Cut(field, "=")
+		var buf [maxCredentialNameBytes]byte
+		name, fits, ok := unescapeQuery(buf[:0], k)
+		if !ok || !validEscapes(v) {
+			malformed = true
+			continue
+		}
+		if fits && isCredentialNameBytes(name) {
+			credential = true
+		}
+	}
+	return credential, malformed
+}
+
+// maxCredentialNameBytes bounds a name that can fold to a credential
+// name: the longest, access_token, has 12 letters, and no ASCII letter
+// has a case variant longer than 3 bytes (the Kelvin sign, U+212A).
+const maxCredentialNameBytes = 36
+
+// unescapeQuery appends s, query-unescaped ('+' is a space), to dst while
+// it fits in dst's capacity; fits is false when it did not. ok is false
+// for an invalid %-escape, as url.QueryUnescape reports.
+func unescapeQuery(dst []byte, s string) (out []byte, fits, ok bool) {
+	if !validEscapes(s) {
+		return dst, false, false
+	}
+	fits = true
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		switch c {
+		case '%':
+			c = unhex(s[i+1])<<4 | unhex(s[i+2])
+			i += 2
+		case '+':
+			c = ' '
+		}
+		if len(dst) == cap(dst) {
+			fits = false
+			continue
+		}
+		dst = append(dst, c)
+	}
+	return dst, fits, true
+}
+
+// validEscapes reports whether every '%' in s starts a %XX escape.
+func validEscapes(s string) bool {
+	for {
+		i := strings.IndexByte(s, '%')
+		if i < 0 {
+			return true
+		}
+		if i+2 >= len(s) || unhex(s[i+1]) > 15 || unhex(s[i+2]) > 15 {
+			return false
+		}
+		s = s[i+3:]
+	}
+}
+
+// unhex is the value of a hex digit, 255 for any other byte.
+func unhex(c byte) byte {
+	switch {
+	case '0' <= c && c <= '9':
+		return c - '0'
+	case 'a' <= c && c <= 'f':
+		return c - 'a' + 10
+	case 'A' <= c && c <= 'F':
+		return c - 'A' + 10
+	}
+	return 255
+}
+
+// isCredentialNameBytes reports whether name is one of
+// queryCredentialNames, in any case (strings.EqualFold).
+func isCredentialNameBytes(name []byte) bool {
+	ascii := true
+	for _, c := range name {
+		if c >= utf8.RuneSelf {
+			ascii = false
+			break
+		}
+	}
 	for _, bad := range queryCredentialNames {
-		if strings.EqualFold(name, bad) {
+		if ascii && len(name) != len(bad) {
+			continue // an ASCII name folds only to one of its own length
+		}
+		if equalFoldString(name, bad) {
 			return true
 		}
 	}
 	return false
 }
 
+// equalFoldString is strings.EqualFold(string(b), s) without the copy.
+func equalFoldString(b []byte, s string) bool {
+	for len(b) > 0 && len(s) > 0 {
+		if c, d := b[0], s[0]; c|d < utf8.RuneSelf {
+			b, s = b[1:], s[1:]
+			if c == d || 'A' <= c && c <= 'Z' && c+'a'-'A' == d || 'A' <= d && d <= 'Z' && d+'a'-'A' == c {
+				continue
+			}
+			return false
+		}
+		r, n := utf8.DecodeRune(b)
+		q, m := utf8.DecodeRuneInString(s)
+		b, s = b[n:], s[m:]
+		if r == q {
+			continue
+		}
+		// Unicode's simple folding orbit of r, as strings.EqualFold walks it.
+		f := unicode.SimpleFold(r)
+		for f != r && f != q {
+			f = unicode.SimpleFold(f)
+		}
+		if f != q {
+			return false
+		}
+	}
+	return len(b) == len(s)
+}
+
 // principal authenticates r into p with the credentials allowed; list
 // backs the roles and scopes of a bearer token when they fit.
 func (a *Authenticator) principal(r *http.Request, p *relayauth.Principal, list []string, jwt, keys bool) error {
 	if r.URL.RawQuery != "" {
-		for name := range r.URL.Query() {
-			if isCredentialName(name) {
-				return errQueryCredentials
-			}
+		// A query that does not parse is the handler's to refuse.
+		if credential, _ := scanQuery(r.URL.RawQuery); credential {
+			return errQueryCredentials
 		}
 	}
 	key := r.Header["X-Api-Key"]

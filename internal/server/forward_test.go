@@ -2,6 +2,7 @@ package server
 
 import (
 	"encoding/json"
+	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -275,4 +276,32 @@ func FuzzForwardRule(f *testing.F) {
 			}
 		}
 	})
+}
+
+// The rule cache parses a requirement string once, keeps no refusal, and
+// stops growing at maxCachedRules while still answering.
+func TestForwardRuleCache(t *testing.T) {
+	var c ruleCache
+	a, err := c.parse("scopes=orders:read")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if b, _ := c.parse("scopes=orders:read"); b != a {
+		t.Error("the same requirements were parsed twice")
+	}
+	if _, err := c.parse("scopes=orders:read&scopes=x"); err == nil {
+		t.Error("a repeated requirement was accepted")
+	}
+	if _, err := c.parse("scopes=orders:read&scopes=x"); err == nil {
+		t.Error("a repeated requirement was accepted the second time")
+	}
+	for i := range maxCachedRules + 10 {
+		rule, err := c.parse(fmt.Sprintf("roles=r%d", i))
+		if err != nil || len(rule.roles) != 1 || rule.roles[0] != fmt.Sprintf("r%d", i) {
+			t.Fatalf("roles=r%d: %+v, %v", i, rule, err)
+		}
+	}
+	if n := c.n.Load(); n != maxCachedRules {
+		t.Errorf("%d rules kept, want %d", n, maxCachedRules)
+	}
 }

@@ -6,6 +6,8 @@ import (
 	"net/url"
 	"strconv"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/relayauth/relayauth"
@@ -87,6 +89,34 @@ const tenantPlaceholder = "{tenant}"
 
 func forwardInvalid(format string, args ...any) error {
 	return fmt.Errorf("%w: forward auth: "+format, append([]any{relayauth.ErrInvalid}, args...)...)
+}
+
+// ruleCache keeps the rules parsed from requirement strings. A gateway
+// sends the same few on every request (one per protected location), so
+// each is parsed once; past maxCachedRules strings (a client's own
+// X-Relay-Require on a misconfigured gateway, say) the rest are parsed
+// every time. Refused strings are never kept: their error is rebuilt.
+type ruleCache struct {
+	rules sync.Map // requirement string → *forwardRule, never modified
+	n     atomic.Int32
+}
+
+const maxCachedRules = 1024
+
+func (c *ruleCache) parse(raw string) (*forwardRule, error) {
+	if v, ok := c.rules.Load(raw); ok {
+		return v.(*forwardRule), nil
+	}
+	rule, err := parseForwardRule(raw)
+	if err != nil {
+		return nil, err
+	}
+	if c.n.Load() < maxCachedRules {
+		if _, loaded := c.rules.LoadOrStore(raw, &rule); !loaded {
+			c.n.Add(1)
+		}
+	}
+	return &rule, nil
 }
 
 // parseForwardRule reads the requirements of a forward-auth URL's query.
@@ -329,7 +359,7 @@ func (s *server) handleForward() http.Handler {
 			httpauth.Refuse(w, r, s.Log, p, err)
 			return
 		}
-		rule, err := parseForwardRule(raw)
+		rule, err := s.forwardRules.parse(raw)
 		if err != nil {
 			httpauth.Refuse(w, r, s.Log, p, err)
 			return

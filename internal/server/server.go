@@ -87,6 +87,8 @@ type server struct {
 	// API routes the console reaches (console.go).
 	consoles   *consoleSessions
 	consoleAPI *http.ServeMux
+	// forwardRules are the forward-auth requirements already parsed.
+	forwardRules ruleCache
 }
 
 // New returns the HTTP handler of the whole API.
