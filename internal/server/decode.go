@@ -145,7 +145,13 @@ func decodeFormValue(w http.ResponseWriter, r *http.Request, name string) (strin
 	}
 	b := formBuffers.Get().(*formBuffer)
 	defer formBuffers.Put(b)
-	body, err := b.read(http.MaxBytesReader(w, r.Body, MaxBodyBytes))
+	var rd io.Reader = r.Body
+	if r.ContentLength < 0 || r.ContentLength > MaxBodyBytes {
+		// A declared length within the limit is all net/http lets the
+		// handler read; any other body needs the limit (and its 413).
+		rd = http.MaxBytesReader(w, r.Body, MaxBodyBytes)
+	}
+	body, err := b.read(rd)
 	if err != nil {
 		return "", bodyError(err)
 	}
