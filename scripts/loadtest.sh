@@ -4,7 +4,8 @@
 # time and stops by itself; a trap stops every process it started.
 #
 #   1. throughput: one server on a private Redis; wrk against /healthz,
-#      /auth/me (bearer, then API key), /auth/introspect and /auth/forward
+#      /auth/me (bearer, then API key), /auth/introspect (the token as its
+#      own caller, then an API key asking about it), /auth/forward
 #      (no requirements, then ?scopes= with X-Original-URI), the Go
 #      generator (loadtest/refresh) against /auth/refresh and /auth/login;
 #      one table: req/s, p50, p99, non-2xx, and each row against /healthz.
@@ -163,6 +164,10 @@ if part 1; then
   [ "$(status GET "$A/auth/me" -H "Authorization: Bearer $LT_TOKEN")" = 200 ] || { log "/auth/me with the token is not 200"; exit 1; }
   [ "$(status GET "$A/auth/me" -H "X-API-Key: $LT_API_KEY")" = 200 ] || { log "/auth/me with the API key is not 200"; exit 1; }
   [ "$(status GET "$A/auth/forward" -H "Authorization: Bearer $LT_TOKEN")" = 200 ] || { log "/auth/forward with the token is not 200"; exit 1; }
+  for caller in "Authorization: Bearer $LT_TOKEN" "X-API-Key: $LT_API_KEY"; do
+    curl -sS -H "$caller" -d "token=$LT_TOKEN" "$A/auth/introspect" | grep -q '^{"active":true,' ||
+      { log "introspection by ${caller%%:*} does not find the token active"; exit 1; }
+  done
 
   rows=$tmp/rows
   : >"$rows"
@@ -189,6 +194,7 @@ if part 1; then
     wrk_row "GET /auth/me (Bearer)" me_bearer.lua /auth/me
     wrk_row "GET /auth/me (X-API-Key)" me_apikey.lua /auth/me
     wrk_row "POST /auth/introspect" introspect.lua /auth/introspect
+    wrk_row "POST /auth/introspect (X-API-Key)" introspect_apikey.lua /auth/introspect
     wrk_row "GET /auth/forward" forward.lua /auth/forward
     wrk_row "GET /auth/forward?scopes=" forward_scopes.lua "/auth/forward?scopes=tokens:introspect"
   done

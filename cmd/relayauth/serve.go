@@ -11,6 +11,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"os"
 	"runtime"
 	"time"
 
@@ -20,6 +21,7 @@ import (
 	"github.com/relayauth/relayauth/apikey"
 	"github.com/relayauth/relayauth/internal/clockguard"
 	"github.com/relayauth/relayauth/internal/config"
+	"github.com/relayauth/relayauth/internal/gcfloor"
 	"github.com/relayauth/relayauth/internal/password"
 	"github.com/relayauth/relayauth/internal/server"
 	"github.com/relayauth/relayauth/metrics"
@@ -65,6 +67,13 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 	}
 	if cfg.MockSigning {
 		log.Warn("RELAY_MOCK_SIGNING: tokens are signed with the published demo key; anyone can forge them", "kid", keys.Active().ID())
+	}
+	// GOGC is the runtime's, read from the process environment: an
+	// operator who set it decides alone.
+	if gogc := os.Getenv("GOGC"); gogc != "" && cfg.GCHeapFloorMiB > 0 {
+		log.Info("GOGC is set: GC_HEAP_FLOOR_MIB is not applied", "gogc", gogc)
+	} else if stop, ok := gcfloor.Start(uint64(cfg.GCHeapFloorMiB) << 20); ok {
+		defer stop()
 	}
 	m, reg := metricsFor(cfg)
 	b, err := openBackends(ctx, cfg, m.ObserveRevocationPropagation)

@@ -49,6 +49,7 @@ const (
 	errDuration      = "must be a Go duration such as 90s, 15m or 24h"
 	errPositive      = "must be positive"
 	errCacheSize     = "must be a whole number from 0 (off) to 1000000"
+	errHeapFloor     = "must be a whole number of MiB from 0 (off) to 1048576"
 	errOneOf         = "must be one of"
 	errAddr          = "must be host:port"
 	errTTLOrder      = "must not exceed"
@@ -104,6 +105,12 @@ type Config struct {
 	// (token.WithCache); 0 turns that off.
 	TokenCacheSize int
 	tokenCacheSet  bool // TOKEN_CACHE_SIZE was given, or the default applied
+
+	// GCHeapFloorMiB is the least heap goal the garbage collector is given
+	// (internal/gcfloor), in MiB; 0 leaves GOGC alone, and so does a GOGC
+	// in the environment.
+	GCHeapFloorMiB int
+	gcHeapFloorSet bool
 }
 
 // Defaults for everything that has one.
@@ -123,6 +130,11 @@ const (
 	// at a mid-sized deployment.
 	DefaultTokenCacheSize = 10_000
 	MaxTokenCacheSize     = 1_000_000
+	// DefaultGCHeapFloorMiB lets a small heap grow to 64 MiB between
+	// collections instead of ~4 MB: at tens of thousands of requests a
+	// second, far fewer GC cycles on the request path.
+	DefaultGCHeapFloorMiB = 64
+	MaxGCHeapFloorMiB     = 1 << 20
 	DefaultRedisPrefix    = "relayauth:"
 	DefaultDevIssuer      = "relayauth-dev"
 	DefaultDevAudience    = "relayauth-dev"
@@ -153,6 +165,7 @@ const (
 	EnvTokenCache    = "TOKEN_CACHE_SIZE"
 	EnvConsole       = "CONSOLE_ENABLED"
 	EnvClockSkew     = "CLOCK_SKEW_TOLERANCE"
+	EnvGCHeapFloor   = "GC_HEAP_FLOOR_MIB"
 )
 
 // Problem is one configuration error, tied to its variable.
@@ -250,6 +263,14 @@ func Load(getenv func(string) string) (Config, error) {
 			c.TokenCacheSize, c.tokenCacheSet = n, true
 		}
 	}
+	if v := strings.TrimSpace(getenv(EnvGCHeapFloor)); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 0 || n > MaxGCHeapFloorMiB {
+			bad(EnvGCHeapFloor, errHeapFloor)
+		} else {
+			c.GCHeapFloorMiB, c.gcHeapFloorSet = n, true
+		}
+	}
 	return c, errors.Join(errs...)
 }
 
@@ -305,6 +326,9 @@ func (c Config) WithDefaults() Config {
 	}
 	if !c.tokenCacheSet {
 		c.TokenCacheSize, c.tokenCacheSet = DefaultTokenCacheSize, true
+	}
+	if !c.gcHeapFloorSet {
+		c.GCHeapFloorMiB, c.gcHeapFloorSet = DefaultGCHeapFloorMiB, true
 	}
 	return c
 }

@@ -64,6 +64,11 @@ func TestCheck(t *testing.T) {
 		{"token cache over its bound", with(map[string]string{EnvTokenCache: "1000001"}), []string{EnvTokenCache}},
 		{"console not a bool", with(map[string]string{EnvConsole: "on"}), []string{EnvConsole}},
 		{"token cache not a number", with(map[string]string{EnvTokenCache: "10k"}), []string{EnvTokenCache}},
+		{"GC heap floor off", with(map[string]string{EnvGCHeapFloor: "0"}), nil},
+		{"GC heap floor at its bound", with(map[string]string{EnvGCHeapFloor: "1048576"}), nil},
+		{"GC heap floor negative", with(map[string]string{EnvGCHeapFloor: "-1"}), []string{EnvGCHeapFloor}},
+		{"GC heap floor over its bound", with(map[string]string{EnvGCHeapFloor: "1048577"}), []string{EnvGCHeapFloor}},
+		{"GC heap floor with a unit", with(map[string]string{EnvGCHeapFloor: "64MiB"}), []string{EnvGCHeapFloor}},
 		{"clock skew tolerance at its bound", with(map[string]string{EnvClockSkew: "30s"}), nil},
 		{"clock skew tolerance over its bound", with(map[string]string{EnvClockSkew: "31s"}), []string{EnvClockSkew}},
 		{"clock skew tolerance not positive", with(map[string]string{EnvClockSkew: "0s"}), []string{EnvClockSkew}},
@@ -111,6 +116,15 @@ func TestDefaults(t *testing.T) {
 	}
 	if c.TokenCacheSize != DefaultTokenCacheSize {
 		t.Fatalf("token cache size %d by default, want %d", c.TokenCacheSize, DefaultTokenCacheSize)
+	}
+	if c.GCHeapFloorMiB != DefaultGCHeapFloorMiB {
+		t.Fatalf("GC heap floor %d MiB by default, want %d", c.GCHeapFloorMiB, DefaultGCHeapFloorMiB)
+	}
+	for in, want := range map[string]int{"0": 0, "512": 512} {
+		c, err := Check(env(map[string]string{EnvSigningKey: key32, EnvAdminPassword: "pw", EnvGCHeapFloor: in}))
+		if err != nil || c.GCHeapFloorMiB != want || c.WithDefaults().GCHeapFloorMiB != want {
+			t.Fatalf("GC_HEAP_FLOOR_MIB=%s: %d, %v; want %d", in, c.GCHeapFloorMiB, err, want)
+		}
 	}
 	for in, want := range map[string]int{"0": 0, "250": 250} {
 		c, err := Check(env(map[string]string{EnvSigningKey: key32, EnvAdminPassword: "pw", EnvTokenCache: in}))
