@@ -1,6 +1,7 @@
 package httpauth
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -10,11 +11,10 @@ import (
 	"strings"
 	"sync/atomic"
 	"time"
-	"unicode"
-	"unicode/utf8"
 
 	"github.com/relayauth/relayauth"
 	"github.com/relayauth/relayauth/apikey"
+	"github.com/relayauth/relayauth/internal/urlenc"
 	"github.com/relayauth/relayauth/token"
 )
 
@@ -274,7 +274,7 @@ func scanQuery(raw string) (credential, malformed bool) {
 		k, v, _ := strings.Cut(field, "=")
 		var buf [maxCredentialNameBytes]byte
 		name, fits, ok := unescapeQuery(buf[:0], k)
-		if !ok || !validEscapes(v) {
+		if !ok || !urlenc.ValidEscapes(v) {
 			malformed = true
 			continue
 		}
@@ -294,7 +294,7 @@ const maxCredentialNameBytes = 36
 // it fits in dst's capacity; fits is false when it did not. ok is false
 // for an invalid %-escape, as url.QueryUnescape reports.
 func unescapeQuery(dst []byte, s string) (out []byte, fits, ok bool) {
-	if !validEscapes(s) {
+	if !urlenc.ValidEscapes(s) {
 		return dst, false, false
 	}
 	fits = true
@@ -302,7 +302,7 @@ func unescapeQuery(dst []byte, s string) (out []byte, fits, ok bool) {
 		c := s[i]
 		switch c {
 		case '%':
-			c = unhex(s[i+1])<<4 | unhex(s[i+2])
+			c = urlenc.Unhex(s[i+1])<<4 | urlenc.Unhex(s[i+2])
 			i += 2
 		case '+':
 			c = ' '
@@ -316,80 +316,20 @@ func unescapeQuery(dst []byte, s string) (out []byte, fits, ok bool) {
 	return dst, fits, true
 }
 
-// validEscapes reports whether every '%' in s starts a %XX escape.
-func validEscapes(s string) bool {
-	for {
-		i := strings.IndexByte(s, '%')
-		if i < 0 {
-			return true
-		}
-		if i+2 >= len(s) || unhex(s[i+1]) > 15 || unhex(s[i+2]) > 15 {
-			return false
-		}
-		s = s[i+3:]
-	}
-}
-
-// unhex is the value of a hex digit, 255 for any other byte.
-func unhex(c byte) byte {
-	switch {
-	case '0' <= c && c <= '9':
-		return c - '0'
-	case 'a' <= c && c <= 'f':
-		return c - 'a' + 10
-	case 'A' <= c && c <= 'F':
-		return c - 'A' + 10
-	}
-	return 255
-}
-
 // isCredentialNameBytes reports whether name is one of
-// queryCredentialNames, in any case (strings.EqualFold).
+// queryCredentialNames, in any case (Unicode folding, as
+// strings.EqualFold: "\u212Aey" is "key").
 func isCredentialNameBytes(name []byte) bool {
-	ascii := true
-	for _, c := range name {
-		if c >= utf8.RuneSelf {
-			ascii = false
-			break
-		}
-	}
 	for _, bad := range queryCredentialNames {
-		if ascii && len(name) != len(bad) {
-			continue // an ASCII name folds only to one of its own length
+		// A case variant of an ASCII letter takes 1 to 3 bytes.
+		if len(name) < len(bad) || len(name) > 3*len(bad) {
+			continue
 		}
-		if equalFoldString(name, bad) {
+		if bytes.EqualFold(name, []byte(bad)) { // a short, non-escaping copy: on the stack
 			return true
 		}
 	}
 	return false
-}
-
-// equalFoldString is strings.EqualFold(string(b), s) without the copy.
-func equalFoldString(b []byte, s string) bool {
-	for len(b) > 0 && len(s) > 0 {
-		if c, d := b[0], s[0]; c|d < utf8.RuneSelf {
-			b, s = b[1:], s[1:]
-			if c == d || 'A' <= c && c <= 'Z' && c+'a'-'A' == d || 'A' <= d && d <= 'Z' && d+'a'-'A' == c {
-				continue
-			}
-			return false
-		}
-		r, n := utf8.DecodeRune(b)
-		q, m := utf8.DecodeRuneInString(s)
-		b, s = b[n:], s[m:]
-		if r == q {
-			continue
-		}
-		// Unicode's simple folding orbit of r, as strings.EqualFold walks it.
-		f := unicode.SimpleFold(r)
-		for f != r && f != q {
-			f = unicode.SimpleFold(f)
-		}
-		if f != q {
-			return false
-		}
-	}
-	return len(b) == len(s)
 }
 
 // principal authenticates r into p with the credentials allowed; list

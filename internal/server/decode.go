@@ -18,6 +18,7 @@ import (
 
 	"github.com/relayauth/relayauth"
 	"github.com/relayauth/relayauth/httpauth"
+	"github.com/relayauth/relayauth/internal/urlenc"
 )
 
 // MaxBodyBytes caps every request body. Auth requests are small.
@@ -228,7 +229,7 @@ func formValue(body []byte, name string) (string, error) {
 		}
 		k, v, _ := bytes.Cut(field, []byte("="))
 		match, ok := unescapesTo(k, name)
-		if !ok || !validEscapes(v) {
+		if !ok || !urlenc.ValidEscapesBytes(v) {
 			return "", errForm
 		}
 		if match {
@@ -241,25 +242,10 @@ func formValue(body []byte, name string) (string, error) {
 	return unescapeForm(value), nil
 }
 
-// validEscapes reports whether every '%' in s starts a %XX escape, as
-// url.QueryUnescape requires.
-func validEscapes(s []byte) bool {
-	for {
-		i := bytes.IndexByte(s, '%')
-		if i < 0 {
-			return true
-		}
-		if i+2 >= len(s) || !isHex(s[i+1]) || !isHex(s[i+2]) {
-			return false
-		}
-		s = s[i+3:]
-	}
-}
-
 // unescapesTo reports whether s, a form field name, unescapes to name,
 // and whether its escapes are valid, without building the unescaped name.
 func unescapesTo(s []byte, name string) (match, ok bool) {
-	if !validEscapes(s) {
+	if !urlenc.ValidEscapesBytes(s) {
 		return false, false
 	}
 	j := 0
@@ -267,7 +253,7 @@ func unescapesTo(s []byte, name string) (match, ok bool) {
 		c := s[i]
 		switch c {
 		case '%':
-			c = unhex(s[i+1])<<4 | unhex(s[i+2])
+			c = urlenc.Unhex(s[i+1])<<4 | urlenc.Unhex(s[i+2])
 			i += 2
 		case '+':
 			c = ' '
@@ -290,7 +276,7 @@ func unescapeForm(s []byte) string {
 	for i := 0; i < len(s); i++ {
 		switch c := s[i]; c {
 		case '%':
-			t.WriteByte(unhex(s[i+1])<<4 | unhex(s[i+2]))
+			t.WriteByte(urlenc.Unhex(s[i+1])<<4 | urlenc.Unhex(s[i+2]))
 			i += 2
 		case '+':
 			t.WriteByte(' ')
@@ -299,21 +285,6 @@ func unescapeForm(s []byte) string {
 		}
 	}
 	return t.String()
-}
-
-func isHex(c byte) bool {
-	return '0' <= c && c <= '9' || 'a' <= c && c <= 'f' || 'A' <= c && c <= 'F'
-}
-
-func unhex(c byte) byte {
-	switch {
-	case c <= '9':
-		return c - '0'
-	case c <= 'F':
-		return c - 'A' + 10
-	default:
-		return c - 'a' + 10
-	}
 }
 
 func requireMediaType(r *http.Request, want string) error {

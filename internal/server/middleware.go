@@ -76,9 +76,9 @@ func (s *server) serve(w http.ResponseWriter, r *http.Request, next http.Handler
 	h := rec.Header()
 	// Shared, never-modified value slices: no allocation per request.
 	h["Cache-Control"] = noStore
-	h["X-Content-Type-Options"] = noSniff
-	st.id[0] = requestID(r.Header["X-Request-Id"]) // canonical name: Get would allocate
-	h["X-Request-Id"] = st.id[:]
+	h[hdrNoSniff] = noSniff
+	st.id[0] = requestID(r.Header[hdrRequestID]) // canonical name: Get would allocate
+	h[hdrRequestID] = st.id[:]
 	st.audit = audit.RequestContext{Context: r.Context(), ID: st.id[0], Client: clientIP(r)}
 	st.obs = httpauth.ObserverContext{Context: &st.audit, Observer: s.observer}
 	st.req = *r.WithContext(&st.obs)
@@ -114,6 +114,13 @@ func requestID(values []string) string {
 var (
 	noStore = []string{"no-store"}
 	noSniff = []string{"nosniff"}
+)
+
+// Headers outer sets on every answer, by canonical name (a forward-auth
+// yes removes them again: writeIdentity).
+const (
+	hdrNoSniff   = "X-Content-Type-Options"
+	hdrRequestID = "X-Request-Id"
 )
 
 // Request ids need to be unique, not secret: a random per-process prefix
